@@ -1,0 +1,3 @@
+from genomamba.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Typed configuration: dataclasses are the single source of defaults; YAML files and ``key=value`` overrides
+are checked against them (unknown keys and wrong types are errors, never silently ignored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
+
+from genomamba.errors import GenomambaError
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, tp: Any, where: str, path: str | None) -> Any:
+    """Check ``value`` against the annotation ``tp`` (coercing int->float and nested dicts to dataclasses)."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where, path)
+            except GenomambaError as exc:
+                errors.append(exc.problem)
+        raise GenomambaError(f"{where}: {value!r} does not match {tp}", path)
+    if origin is Literal:
+        if value not in get_args(tp):
+            choices = "|".join(str(a) for a in get_args(tp))
+            raise GenomambaError(f"{where}: {value!r} is not one of {choices}", path)
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise GenomambaError(f"{where}: expected a list, got {value!r}", path)
+        (item_tp, *_) = get_args(tp) or (Any,)
+        items = [_coerce(v, item_tp, f"{where}[{i}]", path) for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise GenomambaError(f"{where}: expected a mapping, got {value!r}", path)
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise GenomambaError(f"{where}: expected a mapping, got {value!r}", path)
+        return from_dict(tp, value, path=path, prefix=f"{where}.")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GenomambaError(f"{where}: expected a number, got {value!r}", path)
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenomambaError(f"{where}: expected an integer, got {value!r}", path)
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise GenomambaError(f"{where}: expected true/false, got {value!r}", path)
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise GenomambaError(f"{where}: expected a string, got {value!r}", path)
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict, path: str | os.PathLike | None = None, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping; unknown keys and wrong types raise ``GenomambaError``."""
+    path = None if path is None else os.fspath(path)
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise GenomambaError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}", path)
+    kwargs = {k: _coerce(v, hints[k], prefix + k, path) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise GenomambaError(f"invalid {cls.__name__}: {exc}", path) from None
+
+
+def to_dict(obj: Any) -> dict:
+    """Plain-dict view of a (nested) config dataclass, for JSON/YAML output."""
+    return dataclasses.asdict(obj)
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise GenomambaError("config file not found", path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark else None
+        raise GenomambaError(f"not valid YAML ({getattr(exc, 'problem', exc)})", path, line) from None
+    if not isinstance(data, dict):
+        raise GenomambaError("expected a mapping at the top level", path)
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b=value`` overrides (values parsed as YAML scalars) onto a nested mapping, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise GenomambaError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise GenomambaError(f"override {item!r}: {p} is not a section")
+        node[leaf] = value
+    return data
+
+
+def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] = ()) -> T:
+    """Load ``cls`` from an optional YAML file plus ``key=value`` overrides; dataclass defaults fill the rest."""
+    data = read_yaml(path) if path is not None else {}
+    apply_overrides(data, list(overrides))
+    return from_dict(cls, data, path=path)
