@@ -17,7 +17,7 @@ from genomamba import __version__
 from genomamba.errors import GenomambaError
 
 # module names under genomamba.cli, in the order they appear in --help
-COMMANDS = ("genomes", "windows")
+COMMANDS = ("genomes", "windows", "summarize")
 
 
 def build_parser() -> argparse.ArgumentParser:

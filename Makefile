@@ -1,0 +1,56 @@
+# genomamba: the two commands of the README (`make demo`, `make test`) do all set-up themselves.
+#
+# CPU set-up: torch is installed first, pinned, so nothing pulls a multi-GB CUDA build. On a machine whose pip
+# does not already resolve torch==2.13.0 to a CPU wheel, point it at one:
+#     make demo TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+# GPU set-up: install your CUDA torch build into .venv first (or TORCH="torch"), then `make demo`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+CORES ?= 2
+CONFIGFILE ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.genomamba-installed
+
+.PHONY: demo test lint format install bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev,cluster]"
+	touch $@
+
+install: $(STAMP)
+
+# Main job: the whole workflow on the bundled yeast chromosome I (or CONFIGFILE=...), then the HTML report.
+demo: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m snakemake --cores $(CORES) \
+	    $(if $(CONFIGFILE),--configfile $(CONFIGFILE)) --rerun-incomplete --printshellcmds
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m snakemake --cores 1 \
+	    $(if $(CONFIGFILE),--configfile $(CONFIGFILE)) --report results/report.html
+	@cat results/summary.txt
+	@echo "HTML report: $(abspath results/report.html)"
+
+# Tests: lint + format check + the whole suite on CPU (Triton kernels run in the interpreter).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PATH="$(abspath $(BIN)):$$PATH" TRITON_INTERPRET=1 $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/tokenize.py
+	$(BIN)/python benchmarks/scan.py
+	$(BIN)/python benchmarks/model.py
+
+clean:
+	rm -rf results .snakemake logs

@@ -1,0 +1,1 @@
+# finetune stage: rules are added as the stage lands.

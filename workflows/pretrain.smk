@@ -1,0 +1,1 @@
+# pretrain stage: rules are added as the stage lands.

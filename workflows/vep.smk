@@ -1,0 +1,1 @@
+# vep stage: rules are added as the stage lands.
