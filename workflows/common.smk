@@ -48,9 +48,37 @@ def vcf_jobs():
     return [(g, name) for g in GENOMES for name in (genome_cfg(g).get("vcfs") or {})]
 
 
+def pretrain_overrides():
+    """Config overrides for the pretrain rule: the user's, plus the device layout for multi-device runs."""
+    pre = section("pretrain")
+    extra = list(pre.get("overrides", []))
+    if pre.get("devices", 1) > 1 or pre.get("nodes", 1) > 1:
+        extra += [f"trainer.devices={pre.get('devices', 1)}", f"trainer.num_nodes={pre.get('nodes', 1)}"]
+    return extra
+
+
+def annotation_arg(genome):
+    """--annotation for make-task: a path is passed on; a bundled genome name brings its own annotation."""
+    annotation = genome_cfg(genome).get("annotation")
+    if annotation and (annotation.endswith((".gff", ".gff3", ".gtf", ".gz")) or "/" in annotation):
+        return f"--annotation {annotation}"
+    return ""
+
+
+def finetune_jobs():
+    if not (is_enabled("finetune") and is_enabled("pretrain")):
+        return []
+    return [(g, t) for g in genomes_with_annotation() for t in section("finetune").get("tasks", ["promoters"])]
+
+
+def vep_jobs():
+    if not (is_enabled("vep") and is_enabled("pretrain")):
+        return []
+    return vcf_jobs()
+
+
 def all_targets():
-    targets = [f"{RESULTS}/summary.txt"]
-    return targets
+    return [f"{RESULTS}/summary.txt"]
 
 
 def windows_args(wildcards):
@@ -67,8 +95,14 @@ def windows_args(wildcards):
 
 
 def summary_metrics(wildcards=None):
-    """LABEL=FILE[:keys] arguments for `genomamba summarize`, one per stage output that the config enables."""
+    """LABEL -> (json, keys) for `genomamba summarize`: the headline numbers of every enabled stage."""
     items = {}
     for g in GENOMES:
-        items[f"windows {g}"] = (f"{RESULTS}/windows/{g}/qc.json", "kept.total,dropped.total")
+        items[f"windows {g}"] = (f"{RESULTS}/windows/{g}/qc.json", "")
+        if is_enabled("pretrain"):
+            items[f"pretrain {g}"] = (f"{RESULTS}/pretrain/{g}/summary.json", "")
+    for g, t in finetune_jobs():
+        items[f"finetune {g} {t}"] = (f"{RESULTS}/finetune/{g}/{t}/eval/metrics.json", "")
+    for g, v in vep_jobs():
+        items[f"vep {g} {v}"] = (f"{RESULTS}/vep/{g}/{v}.eval/vep_metrics.json", "")
     return items

@@ -1,1 +1,91 @@
-# finetune stage: rules are added as the stage lands.
+# annotation -> labelled task table -> fine-tuned model -> test-split predictions -> metrics (+ k-mer baseline).
+
+
+rule task_make:
+    output:
+        f"{RESULTS}/tasks/{{genome}}/{{task}}.tsv",
+    params:
+        cli=GENOMAMBA,
+        fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
+        annotation=lambda wc: annotation_arg(wc.genome),
+    log:
+        f"{RESULTS}/logs/task_make/{{genome}}.{{task}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/task_make/{{genome}}.{{task}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "{params.cli} make-task {wildcards.task} --genome {params.fasta} {params.annotation} "
+        "--out {output} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        task=f"{RESULTS}/tasks/{{genome}}/{{task}}.tsv",
+        pretrained=f"{RESULTS}/pretrain/{{genome}}/summary.json",
+    output:
+        f"{RESULTS}/finetune/{{genome}}/{{task}}/model/metrics.json",
+    params:
+        cli=GENOMAMBA,
+        config=lambda wc: workflow_path(section("finetune").get("config", "configs/finetune/demo.yaml")),
+        fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
+        pretrained=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
+        out=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
+    log:
+        f"{RESULTS}/logs/finetune/{{genome}}.{{task}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune/{{genome}}.{{task}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=MEM_MB,
+        runtime=4 * 60,
+        gpu=GPUS,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "{params.cli} finetune --config {params.config} --data {input.task} --fasta {params.fasta} "
+        "--pretrained {params.pretrained} --out {params.out} > {log} 2>&1"
+
+
+rule finetune_evaluate:
+    input:
+        f"{RESULTS}/finetune/{{genome}}/{{task}}/model/metrics.json",
+    output:
+        predictions=f"{RESULTS}/finetune/{{genome}}/{{task}}/predictions.parquet",
+        metrics=report(
+            f"{RESULTS}/finetune/{{genome}}/{{task}}/eval/metrics.json",
+            category="Fine-tuning",
+            caption="report/finetune.rst",
+        ),
+        roc=report(
+            f"{RESULTS}/finetune/{{genome}}/{{task}}/eval/roc.png",
+            category="Fine-tuning",
+            caption="report/finetune.rst",
+        ),
+        pr=report(
+            f"{RESULTS}/finetune/{{genome}}/{{task}}/eval/pr.png",
+            category="Fine-tuning",
+            caption="report/finetune.rst",
+        ),
+    params:
+        cli=GENOMAMBA,
+        model=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
+        out=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/eval",
+    log:
+        f"{RESULTS}/logs/finetune_evaluate/{{genome}}.{{task}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune_evaluate/{{genome}}.{{task}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=MEM_MB,
+        runtime=60,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "({params.cli} predict --checkpoint {params.model} --split test --out {output.predictions} && "
+        "{params.cli} evaluate --predictions {output.predictions} --out-dir {params.out} --kmer-baseline) "
+        "> {log} 2>&1"

@@ -1,1 +1,72 @@
-# vep stage: rules are added as the stage lands.
+# VCF -> zero-shot variant scores (model LLR and the two-sided k-mer baseline) -> AUROC/AUPRC per group.
+
+
+rule vep_score:
+    input:
+        vcf=lambda wc: resolve_spec(genome_cfg(wc.genome)["vcfs"][wc.vcf]),
+        pretrained=f"{RESULTS}/pretrain/{{genome}}/summary.json",
+    output:
+        model=f"{RESULTS}/vep/{{genome}}/{{vcf}}.scores.tsv",
+        baseline=f"{RESULTS}/vep/{{genome}}/{{vcf}}.kmer.tsv",
+    params:
+        cli=GENOMAMBA,
+        fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
+        checkpoint=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
+        context=lambda wc: section("vep").get("context", 4096),
+        keep=lambda wc: ",".join(
+            f for f in (section("vep").get("label_field", "LABEL"), section("vep").get("group_field", "CSQ")) if f
+        ),
+    log:
+        f"{RESULTS}/logs/vep_score/{{genome}}.{{vcf}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/vep_score/{{genome}}.{{vcf}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=MEM_MB,
+        runtime=4 * 60,
+        gpu=GPUS,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "({params.cli} score-vcf --vcf {input.vcf} --fasta {params.fasta} --checkpoint {params.checkpoint} "
+        "--context {params.context} --keep-info {params.keep} --no-progress --out {output.model} && "
+        "{params.cli} score-vcf --vcf {input.vcf} --fasta {params.fasta} --kmer-baseline 4 "
+        "--keep-info {params.keep} --no-progress --out {output.baseline}) > {log} 2>&1"
+
+
+rule vep_evaluate:
+    input:
+        model=f"{RESULTS}/vep/{{genome}}/{{vcf}}.scores.tsv",
+        baseline=f"{RESULTS}/vep/{{genome}}/{{vcf}}.kmer.tsv",
+    output:
+        metrics=report(
+            f"{RESULTS}/vep/{{genome}}/{{vcf}}.eval/vep_metrics.json",
+            category="Variant effects",
+            caption="report/vep.rst",
+        ),
+        roc=report(
+            f"{RESULTS}/vep/{{genome}}/{{vcf}}.eval/roc.png", category="Variant effects", caption="report/vep.rst"
+        ),
+        distributions=report(
+            f"{RESULTS}/vep/{{genome}}/{{vcf}}.eval/score_distributions.png",
+            category="Variant effects",
+            caption="report/vep.rst",
+        ),
+    params:
+        cli=GENOMAMBA,
+        out=lambda wc: f"{RESULTS}/vep/{wc.genome}/{wc.vcf}.eval",
+        label=lambda wc: section("vep").get("label_field", "LABEL"),
+        group=lambda wc: section("vep").get("group_field", "CSQ"),
+    log:
+        f"{RESULTS}/logs/vep_evaluate/{{genome}}.{{vcf}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/vep_evaluate/{{genome}}.{{vcf}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "{params.cli} evaluate-vep --scores genomamba={input.model} --scores kmer4={input.baseline} "
+        "--label-field {params.label} --group-field {params.group} --out {params.out} > {log} 2>&1"

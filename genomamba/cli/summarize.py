@@ -19,13 +19,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="LABEL=FILE.json[:key,key]",
         help="a stage's JSON; optionally the dotted keys to report (default: every number)",
     )
-    p.add_argument("--out", required=True, type=Path, help="text table (a .json twin is written beside it)")
+    p.add_argument("--out", type=Path, help="text table (a .json twin is written beside it)")
+    p.add_argument("--plot-pretraining", type=Path, metavar="DIR", help="a `genomamba pretrain` output directory")
+    p.add_argument("--plot-out", type=Path, metavar="PNG", help="where --plot-pretraining writes its figure")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from genomamba.errors import GenomambaError
-    from genomamba.tasks.summary import summarize
+    from genomamba.tasks.summary import plot_pretraining, summarize
+
+    if args.plot_pretraining is not None:
+        if args.plot_out is None:
+            raise GenomambaError("--plot-pretraining needs --plot-out")
+        plot_pretraining(args.plot_pretraining, args.plot_out)
+    if args.out is None:
+        if args.metrics:
+            raise GenomambaError("--metrics needs --out")
+        return 0
 
     items = []
     for spec in args.metrics:

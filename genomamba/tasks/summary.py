@@ -56,3 +56,50 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
     with atomic_file(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _read_training_logs(pretrain_dir: Path):
+    """All CSVLogger rows of a pretraining run (one version_N per attempt, so resumed runs are concatenated)."""
+    import polars as pl
+
+    frames = [
+        pl.read_csv(p, infer_schema_length=None) for p in sorted(pretrain_dir.glob("logs/csv/version_*/metrics.csv"))
+    ]
+    frames = [f for f in frames if f.height]
+    if not frames:
+        raise GenomambaError("no training logs (logs/csv/version_*/metrics.csv)", pretrain_dir)
+    return pl.concat(frames, how="diagonal_relaxed").sort("step")
+
+
+def plot_pretraining(pretrain_dir: str | Path, out_png: str | Path) -> None:
+    """Training curves (loss, val bits/base) with the k-mer baselines of the same val tiles as reference lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pretrain_dir = Path(pretrain_dir)
+    logs = _read_training_logs(pretrain_dir)
+    summary = _load(pretrain_dir / "summary.json")
+    fig, (ax_loss, ax_bpb) = plt.subplots(1, 2, figsize=(11, 4))
+    for col in [c for c in logs.columns if "loss" in c]:
+        rows = logs.select("step", col).drop_nulls()
+        ax_loss.plot(rows["step"], rows[col], label=col)
+    ax_loss.set(xlabel="optimizer step", ylabel="loss", title="training")
+    ax_loss.legend(fontsize=8)
+    for col in [c for c in logs.columns if "bits_per_base" in c and c.startswith("val")]:
+        rows = logs.select("step", col).drop_nulls()
+        ax_bpb.plot(rows["step"], rows[col], marker="o", label=f"model {col}")
+    baselines = summary.get("baselines", {}).get("val", {})
+    styles = {"one_sided": ":", "two_sided": "--"}
+    for family, style in styles.items():
+        family_items = sorted((v, k) for k, v in baselines.items() if k.startswith(family))
+        for value, name in family_items[:2]:  # the two best orders of each family
+            ax_bpb.axhline(value, linestyle=style, linewidth=1, color="gray")
+            ax_bpb.annotate(name, (0, value), fontsize=7, va="bottom", xycoords=("axes fraction", "data"))
+    ax_bpb.set(xlabel="optimizer step", ylabel="bits per base", title="validation vs k-mer baselines")
+    ax_bpb.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_file(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
