@@ -82,16 +82,9 @@ def all_targets():
 
 
 def windows_args(wildcards):
-    w = genome_cfg(wildcards.genome).get("windows", {})
-    args = [
-        f"--window-size {w.get('window_size', 1048576)}",
-        f"--min-tail {w.get('min_tail', 65536)}",
-        f"--max-n-frac {w.get('max_n_frac', 0.5)}",
-        f"--split-by {w.get('split_by', 'block')}",
-    ]
-    if "stride" in w:
-        args.append(f"--stride {w['stride']}")
-    return " ".join(args)
+    """Only the window settings the config sets: WindowsConfig stays the single source of defaults."""
+    w = genome_cfg(wildcards.genome).get("windows", {}) or {}
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in w.items())
 
 
 def summary_metrics(wildcards=None):

@@ -119,7 +119,7 @@ class LabeledData:
                 lengths = np.fromiter((t.size for t in part.tokens), dtype=np.int64)
                 info.update(min_length=int(lengths.min()), max_length=int(lengths.max()))
                 if self.task != "regression":
-                    info["class_counts"] = np.bincount(part.labels, minlength=len(self.classes)).tolist()
+                    info["class_counts"] = np.bincount(part.labels[part.labels >= 0], minlength=len(self.classes)).tolist()
             out[name] = info
         return out
 
@@ -224,7 +224,7 @@ def _split_files(directory: Path) -> dict[str, Path]:
     return found
 
 
-def _load_frames(cfg: DataConfig) -> list[tuple[Path, pl.DataFrame]]:
+def _load_frames(cfg: DataConfig, default_split: str | None = None) -> list[tuple[Path, pl.DataFrame]]:
     """Read the input as (file, frame) pairs, each frame with a normalised ``_split`` column."""
     path = Path(cfg.path)
     if not cfg.path:
@@ -249,6 +249,8 @@ def _load_frames(cfg: DataConfig) -> list[tuple[Path, pl.DataFrame]]:
         df = df.with_columns(pl.Series("_split", norm))
     elif cfg.resplit == "all":
         df = df.with_columns(pl.lit("all").alias("_split"))
+    elif default_split is not None:
+        df = df.with_columns(pl.lit(default_split).alias("_split"))
     else:
         raise GenomambaError(
             f"missing split column {cfg.split_column!r} (or set data.resplit=all to split by seed)", path
@@ -359,9 +361,17 @@ def _class_order(values: set[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------------------ main
 
 
-def load_labeled(cfg: DataConfig) -> LabeledData:
-    """Load, validate and split a labeled dataset; every malformed input raises a one-line ``GenomambaError``."""
-    frames = _load_frames(cfg)
+def load_labeled(cfg: DataConfig, *, require_labels: bool = True, default_split: str | None = None) -> LabeledData:
+    """Load, validate and split a labeled dataset; every malformed input raises a one-line ``GenomambaError``.
+
+    ``require_labels=False`` (prediction on new data, with ``task`` and ``classes`` fixed by a checkpoint) allows
+    a missing label column: labels are then -1 (classification) or NaN (regression). ``default_split`` puts all
+    rows of a file without a split column into that split.
+    """
+    frames = _load_frames(cfg, default_split)
+    unlabeled = not require_labels and any(cfg.label_column not in df.columns for _, df in frames)
+    if unlabeled and (cfg.task == "auto" or (cfg.task != "regression" and not cfg.classes)):
+        raise GenomambaError("unlabeled input needs a fixed task and classes (from a checkpoint)", cfg.path)
     genome = open_genome(cfg.fasta) if cfg.fasta is not None else None
     id_column = cfg.id_column or ("name" if cfg.fasta is not None else None)
 
@@ -371,7 +381,10 @@ def load_labeled(cfg: DataConfig) -> LabeledData:
     rows_id: list[str] = []
     rows_where: list[tuple[Path, int]] = []
     for path, df in frames:
-        _require(df, cfg.label_column, path, "label")
+        if unlabeled:
+            df = df.with_columns(pl.lit("").alias("_nolabel"))
+        else:
+            _require(df, cfg.label_column, path, "label")
         if genome is None:
             tokens = _sequences_from_table(path, df, cfg)
         else:
@@ -384,11 +397,12 @@ def load_labeled(cfg: DataConfig) -> LabeledData:
             ids = []
         else:
             ids = [f"{path.name}:{line}" for line in lines]
-        for label, line in zip(df[cfg.label_column].to_list(), lines):
-            if label == "":
+        label_values = [""] * df.height if unlabeled else df[cfg.label_column].to_list()
+        for label, line in zip(label_values, lines):
+            if label == "" and not unlabeled:
                 raise GenomambaError(f"empty label in column {cfg.label_column!r}", path, f"line {line}")
         rows_tokens += tokens
-        rows_label += df[cfg.label_column].to_list()
+        rows_label += label_values
         rows_split += df["_split"].to_list()
         rows_id += ids
         rows_where += [(path, line) for line in lines]
@@ -401,12 +415,18 @@ def load_labeled(cfg: DataConfig) -> LabeledData:
         raise GenomambaError("rows without a split", cfg.path)
 
     task = cfg.task
+    classes: list[str]
     train_idx = np.flatnonzero(split_arr == "train")
     if task == "auto":
         basis = [rows_label[i] for i in (train_idx if train_idx.size else range(len(rows_label)))]
         task = _infer_task(basis)
-    if task == "regression":
-        classes: list[str] = []
+    if unlabeled:
+        classes = [] if task == "regression" else [_canonical_label(c) for c in cfg.classes]
+        labels = np.full(len(rows_label), np.nan, np.float32) if task == "regression" else np.full(
+            len(rows_label), -1, np.int64
+        )
+    elif task == "regression":
+        classes = []
         labels = np.empty(len(rows_label), dtype=np.float32)
         for i, value in enumerate(rows_label):
             try:

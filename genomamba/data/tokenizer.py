@@ -45,21 +45,50 @@ def _as_bytes(seq: str | bytes | bytearray | np.ndarray) -> np.ndarray:
     return np.frombuffer(bytes(seq), dtype=np.uint8)
 
 
+_ENCODE_PAIRS: np.ndarray | None = None  # (65536,) uint16: two bytes -> two tokens, built on first use
+
+
+def _encode_pairs_table() -> np.ndarray:
+    global _ENCODE_PAIRS
+    if _ENCODE_PAIRS is None:
+        # entry v holds the tokens of the two bytes stored in the native uint16 v, in the same byte order, so
+        # viewing bytes as uint16, looking up, and viewing back as uint8 keeps the order on any endianness
+        pairs = np.arange(1 << 16, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
+        _ENCODE_PAIRS = np.ascontiguousarray(_ENCODE[pairs]).view(np.uint16).reshape(-1)
+    return _ENCODE_PAIRS
+
+
+def _lookup(raw: np.ndarray) -> np.ndarray:
+    """``_ENCODE[raw]`` for a 1-D uint8 array: half as many gathers via the two-byte table (2-3x faster)."""
+    if raw.size < 4096:
+        return np.take(_ENCODE, raw)
+    raw = np.ascontiguousarray(raw)
+    even = raw.size & ~1
+    out = np.empty(raw.size, dtype=np.uint8)
+    np.take(_encode_pairs_table(), raw[:even].view(np.uint16), out=out[:even].view(np.uint16), mode="clip")
+    out[even:] = _ENCODE[raw[even:]]
+    return out
+
+
 def encode(seq: str | bytes | np.ndarray, *, source: str | None = None) -> np.ndarray:
-    """Encode a nucleotide string to uint8 token ids (L,). Raises ``GenomambaError`` on a non-nucleotide byte."""
+    """Encode a nucleotide string to uint8 token ids (L,); ``GenomambaError`` on a non-nucleotide byte."""
     raw = _as_bytes(seq)
-    tokens = _ENCODE[raw]
-    bad = np.flatnonzero(tokens == INVALID)
-    if bad.size:
-        ch = chr(raw[bad[0]])
-        raise GenomambaError(f"invalid nucleotide {ch!r} at offset {int(bad[0])}", source)
+    tokens = _lookup(raw)
+    # INVALID (255) is the largest value in the table, so one cheap max() pass tells whether a byte was bad
+    if tokens.size and tokens.max() == INVALID:
+        bad = int(np.argmax(tokens == INVALID))
+        raise GenomambaError(f"invalid nucleotide {chr(raw[bad])!r} at offset {bad}", source)
     return tokens
 
 
 def encode_with_softmask(seq: str | bytes | np.ndarray, *, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Encode and return ``(tokens uint8 (L,), softmask uint8 (L,))``; softmask is 1 where the base was lowercase."""
+    """``(tokens uint8 (L,), softmask uint8 (L,))``; softmask is 1 where the base was lowercase."""
     raw = _as_bytes(seq)
-    return encode(raw, source=source), _SOFTMASK[raw]
+    tokens = encode(raw, source=source)
+    # every byte is now a known letter, and ASCII lowercase letters are exactly the ones with bit 0x20 set
+    softmask = np.bitwise_and(raw, 0x20)
+    np.right_shift(softmask, 5, out=softmask)
+    return tokens, softmask
 
 
 def decode(tokens: np.ndarray, softmask: np.ndarray | None = None) -> str:

@@ -1,0 +1,538 @@
+"""FASTA -> tokens of the whole genome + a manifest of fixed-size windows with train/val/test splits.
+
+``build_windows(fasta, out, config)`` writes the windows directory (all of it, atomically):
+
+    tokens.u8        uint8 token ids of every sequence, concatenated in FASTA order (np.memmap-able)
+    softmask.u8      uint8 0/1 per base (1 = lowercase in the FASTA), same layout
+    contigs.parquet  name, offset (into tokens.u8), length, md5 (of the uppercase sequence)
+    windows.parquet  chrom, start, end (0-based half-open), offset (of start in tokens.u8), split,
+                     n_frac, gc_frac (G+C among non-N bases), softmask_frac
+    qc.json          parameters, genome, kept/dropped window counts per reason and chromosome, checksums
+    tokenizer.json   the NucleotideTokenizer
+
+Windows: each split segment of a chromosome (the whole chromosome, or a run of same-split blocks) is tiled
+from its start with ``window_size``/``stride``; the first window that would run past the segment's end becomes
+the tail ``[start, segment end)``, kept only if at least ``min_tail`` long; windows with more than
+``max_n_frac`` N are dropped. Windows never straddle a split boundary. ``WindowsDir(path)`` loads and
+validates the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from genomamba import __version__
+from genomamba.atomic import atomic_dir
+from genomamba.config import to_dict
+from genomamba.data.fasta import Genome, can_create_dir
+from genomamba.data.tokenizer import N, NucleotideTokenizer
+from genomamba.errors import GenomambaError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+FORMAT_VERSION = 1
+DROP_REASONS = ("short_tail", "max_n_frac")
+WINDOW_COLUMNS = ("chrom", "start", "end", "offset", "split", "n_frac", "gc_frac", "softmask_frac")
+CONTIG_COLUMNS = ("name", "offset", "length", "md5")
+_INT = ("start", "end", "offset")
+
+
+@dataclass
+class WindowsConfig:
+    """Parameters of ``genomamba windows``; the single source of their defaults."""
+
+    window_size: int = 1 << 20  # bp per window (2^20 = 1,048,576)
+    stride: int | None = None  # bp between window starts; None: window_size (no overlap)
+    min_tail: int | None = None  # keep a segment's last, shorter window if >= this; None: window_size // 16
+    max_n_frac: float = 0.5  # drop windows whose fraction of N is above this
+    split_by: Literal["block", "chromosome"] = "block"
+    block_size: int | None = None  # split_by=block: bp per block; None: window_size
+    val_frac: float = 0.1  # target fraction of bases held out for validation (ignored with explicit chroms)
+    test_frac: float = 0.1
+    val_chroms: list[str] = field(default_factory=list)  # split_by=chromosome: explicit held-out sequences
+    test_chroms: list[str] = field(default_factory=list)
+    seed: int = 0  # seeds which blocks/chromosomes are held out
+    chunk_bases: int = 1 << 24  # bases read and tokenized at a time (bounds memory)
+
+    def __post_init__(self) -> None:
+        if self.min_tail is not None and self.min_tail < 0:
+            raise GenomambaError(f"min_tail must be >= 0 bases, got {self.min_tail}")
+        for name in ("window_size", "stride", "block_size", "chunk_bases"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise GenomambaError(f"{name} must be a positive number of bases, got {value}")
+        if not 0.0 <= self.max_n_frac <= 1.0:
+            raise GenomambaError(f"max_n_frac must be in [0, 1], got {self.max_n_frac}")
+        if self.val_frac < 0 or self.test_frac < 0 or self.val_frac + self.test_frac >= 1:
+            raise GenomambaError(
+                f"val_frac and test_frac must be >= 0 and sum to < 1, got {self.val_frac} and {self.test_frac}"
+            )
+        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
+            raise GenomambaError("val_chroms/test_chroms need split_by=chromosome")
+        if self.split_by not in ("block", "chromosome"):
+            raise GenomambaError(f"split_by must be block or chromosome, got {self.split_by!r}")
+
+    @property
+    def stride_bp(self) -> int:
+        return self.stride or self.window_size
+
+    @property
+    def min_tail_bp(self) -> int:
+        return self.min_tail if self.min_tail is not None else max(1, self.window_size // 16)
+
+    @property
+    def block_bp(self) -> int:
+        return self.block_size or self.window_size
+
+    def resolved(self) -> dict:
+        """Parameters with every ``None`` default replaced by the value used (for qc.json)."""
+        out = to_dict(self)
+        out.update(stride=self.stride_bp, min_tail=self.min_tail_bp, block_size=self.block_bp)
+        return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one chromosome that belongs to one split; windows are tiled inside it."""
+
+    chrom: str
+    start: int
+    end: int
+    split: str
+
+
+# ------------------------------------------------------------------------------------------------- splits
+def _hold_out(lengths: list[int], cfg: WindowsConfig, rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    """Assign units (blocks or chromosomes) of the given lengths to splits. Returns (labels, warnings).
+
+    In a seeded random order, val then test take the units that still fit in ``val_frac``/``test_frac`` of the
+    bases; a split with a fraction > 0 that nothing fits gets the smallest unit, so even a one-chromosome
+    genome gets held-out data. One unit always stays in train.
+    """
+    labels = ["train"] * len(lengths)
+    order = [int(i) for i in rng.permutation(len(lengths))]
+    total, n_train = float(sum(lengths)), len(lengths)
+    warnings = []
+    for split, frac in (("val", cfg.val_frac), ("test", cfg.test_frac)):
+        need = frac * total
+        for i in order:
+            if n_train <= 1:
+                break
+            if labels[i] == "train" and 0 < lengths[i] <= need:
+                labels[i], need, n_train = split, need - lengths[i], n_train - 1
+        free = [i for i in order if labels[i] == "train"]
+        if frac > 0 and split not in labels and len(free) > 1:
+            labels[min(free, key=lambda i: lengths[i])] = split
+            n_train -= 1
+        if frac > 0 and split not in labels:
+            warnings.append(f"{split} split is empty: only {len(lengths)} unit(s) long enough to hold a window")
+    return labels, warnings
+
+
+def plan_segments(genome: Genome, cfg: WindowsConfig) -> tuple[list[Segment], list[str]]:
+    """Cut every chromosome into split segments (FASTA order). Returns (segments, warnings)."""
+    rng = np.random.default_rng(cfg.seed)
+    contigs = genome.contigs
+    usable = cfg.min_tail_bp  # a unit shorter than this can never hold a kept window
+    if cfg.split_by == "chromosome":
+        split_of = dict.fromkeys(contigs, "train")
+        if cfg.val_chroms or cfg.test_chroms:
+            for split, names in (("val", cfg.val_chroms), ("test", cfg.test_chroms)):
+                for name in names:
+                    real = genome.resolve(name)
+                    if split_of[real] != "train":
+                        raise GenomambaError(f"sequence {name!r} is listed in both val_chroms and test_chroms")
+                    split_of[real] = split
+            warnings = [f"{s} split is empty" for s in ("val", "test") if s not in split_of.values()]
+        else:
+            names = [c for c, n in contigs.items() if n >= usable]
+            if len(names) < 2 and (cfg.val_frac or cfg.test_frac):
+                raise GenomambaError(
+                    f"split_by=chromosome needs at least 2 sequences of >= {usable:,} bp to hold some out "
+                    f"(found {len(names)}); use split_by=block",
+                    genome.path,
+                )
+            labels, warnings = _hold_out([contigs[c] for c in names], cfg, rng)
+            split_of.update(zip(names, labels))
+        return [Segment(c, 0, n, split_of[c]) for c, n in contigs.items() if n > 0], warnings
+
+    # split_by=block: blocks of block_size from each chromosome start, pooled over the genome
+    blocks = [(c, s, min(n, s + cfg.block_bp)) for c, n in contigs.items() for s in range(0, n, cfg.block_bp)]
+    eligible = [i for i, (_, s, e) in enumerate(blocks) if e - s >= usable]
+    labels, warnings = _hold_out([blocks[i][2] - blocks[i][1] for i in eligible], cfg, rng)
+    split = ["train"] * len(blocks)
+    for i, label in zip(eligible, labels):
+        split[i] = label
+    blocks, split, warnings = _share_held_out_block(blocks, split, warnings, cfg)
+    for i, (_, s, e) in enumerate(blocks):  # a too-short block joins the previous block of its chromosome
+        if e - s < usable and i > 0 and s > 0:
+            split[i] = split[i - 1]
+    segments: list[Segment] = []
+    for (c, s, e), label in zip(blocks, split):
+        last = segments[-1] if segments else None
+        if last is not None and last.chrom == c and last.split == label and last.end == s:
+            segments[-1] = Segment(c, last.start, e, label)
+        else:
+            segments.append(Segment(c, s, e, label))
+    return segments, warnings
+
+
+def _share_held_out_block(blocks, split, warnings, cfg: WindowsConfig):
+    """If val or test got no block (too few blocks, e.g. one chromosome of one full window plus a tail), cut
+    the smallest block held out for the other split in two, in proportion to their fractions, when both
+    parts can hold a window (>= min_tail). Returns (blocks, split, warnings)."""
+    fracs = {"val": cfg.val_frac, "test": cfg.test_frac}
+    for empty, other in (("val", "test"), ("test", "val")):
+        if fracs[empty] <= 0 or empty in split or other not in split:
+            continue
+        least = max(1, cfg.min_tail_bp)
+        candidates = [i for i, (_, s, e) in enumerate(blocks) if split[i] == other and e - s >= 2 * least]
+        if not candidates:
+            continue
+        i = min(candidates, key=lambda k: blocks[k][2] - blocks[k][1])
+        chrom, s, e = blocks[i]
+        cut = s + round((e - s) * fracs[other] / (fracs[other] + fracs[empty]))
+        cut = min(max(cut, s + least), e - least)
+        blocks = [*blocks[:i], (chrom, s, cut), (chrom, cut, e), *blocks[i + 1 :]]
+        split = [*split[:i], other, empty, *split[i + 1 :]]
+        warnings = [w for w in warnings if not w.startswith(f"{empty} split is empty")]
+    return blocks, split, warnings
+
+
+def tile(seg: Segment, size: int, stride: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Window starts/ends (int64) tiling ``seg``; the flag says whether the last one is a (shorter) tail."""
+    length = seg.end - seg.start
+    n_full = (length - size) // stride + 1 if length >= size else 0
+    starts = seg.start + np.arange(n_full, dtype=np.int64) * stride
+    ends = starts + size
+    tail_start = seg.start + n_full * stride
+    if tail_start < seg.end:
+        return np.append(starts, tail_start), np.append(ends, seg.end), True
+    return starts, ends, False
+
+
+# ------------------------------------------------------------------------------------------------ writing
+class _IntervalCounter:
+    """Counts of N, G/C and soft-masked bases between consecutive cut points of one chromosome.
+
+    The cuts are every window start and end, the chromosome ends and the chunk starts, so each chunk covers
+    whole intervals (one ``np.add.reduceat`` per indicator) and any window's counts are a difference of
+    prefix sums over the intervals: O(genome + windows) work and O(windows) memory, however much windows
+    overlap.
+    """
+
+    def __init__(self, length: int, chunk: int, starts: np.ndarray, ends: np.ndarray):
+        self.cuts = np.unique(np.concatenate([[0, length], np.arange(0, length, chunk), starts, ends]))
+        self.counts = np.zeros((3, self.cuts.size - 1), dtype=np.int64)  # rows: N, GC, softmask
+
+    def add(self, start: int, tokens: np.ndarray, softmask: np.ndarray) -> None:
+        lo, hi = np.searchsorted(self.cuts, [start, start + tokens.size])  # cuts[lo] == start (a chunk start)
+        local = self.cuts[lo:hi] - start
+        indicators = (tokens == N, (tokens == 1) | (tokens == 2), softmask.view(bool))
+        for row, ind in enumerate(indicators):
+            self.counts[row, lo:hi] = np.add.reduceat(ind.view(np.uint8), local, dtype=np.int64)
+
+    def window_counts(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """(3, n_windows) counts of N, GC, softmask for windows [starts, ends)."""
+        cum = np.concatenate([np.zeros((3, 1), np.int64), np.cumsum(self.counts, axis=1)], axis=1)
+        return cum[:, np.searchsorted(self.cuts, ends)] - cum[:, np.searchsorted(self.cuts, starts)]
+
+
+def _md5_file(path: Path, chunk: int = 1 << 24) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_windows(
+    fasta: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: WindowsConfig | None = None,
+    genome_name: str | None = None,
+) -> dict:
+    """Write the windows directory ``out`` for ``fasta`` (see the module docstring). Returns the QC report."""
+    with Genome(fasta) as genome:
+        return _build(genome, Path(out), cfg or WindowsConfig(), genome_name)
+
+
+def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | None) -> dict:
+    import polars as pl
+
+    longest = max(genome.contigs.items(), key=lambda kv: kv[1])
+    if cfg.window_size > longest[1]:
+        raise GenomambaError(
+            f"window size {cfg.window_size:,} bp is larger than every sequence (longest: {longest[0]}, "
+            f"{longest[1]:,} bp)",
+            genome.path,
+        )
+    parent = out.absolute().parent
+    if not can_create_dir(parent):
+        raise GenomambaError("output directory is not writable", parent)
+    if out.exists() and not out.is_dir():
+        raise GenomambaError("output exists and is not a directory", out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "qc.json").is_file():
+        # the directory is replaced as a whole: never do that to one that is not a previous windows output
+        raise GenomambaError("output directory exists and is not a windows directory; refusing to replace it", out)
+    segments, warnings = plan_segments(genome, cfg)
+    segments_of: dict[str, list[Segment]] = {}
+    for seg in segments:
+        segments_of.setdefault(seg.chrom, []).append(seg)
+    size, stride = cfg.window_size, cfg.stride_bp
+    chunk = cfg.chunk_bases
+
+    contig_rows: list[tuple] = []
+    columns: dict[str, list] = {name: [] for name in WINDOW_COLUMNS}  # chrom/split: str lists; others: arrays
+    per_chrom: dict[str, dict] = {}
+    offset = 0
+    with atomic_dir(out) as tmp:
+        tok_md5, sm_md5 = hashlib.md5(), hashlib.md5()
+        with open(tmp / "tokens.u8", "wb") as tok_fh, open(tmp / "softmask.u8", "wb") as sm_fh:
+            for name, length in genome.contigs.items():
+                seq_md5 = hashlib.md5()
+                tiles = [(seg, *tile(seg, size, stride)) for seg in segments_of.get(name, [])]
+                no_window = np.empty(0, np.int64)
+                bins = _IntervalCounter(
+                    length,
+                    chunk,
+                    np.concatenate([no_window, *(t[1] for t in tiles)]),
+                    np.concatenate([no_window, *(t[2] for t in tiles)]),
+                )
+                for start, bases in genome.iter_chunks(name, chunk):
+                    tokens, softmask = genome.encode_bases(name, bases, start)
+                    np.bitwise_and(bases, 0xDF, out=bases)  # all bytes are letters now: this uppercases them
+                    seq_md5.update(bases)
+                    tok_fh.write(tokens)
+                    sm_fh.write(softmask)
+                    tok_md5.update(tokens)
+                    sm_md5.update(softmask)
+                    bins.add(start, tokens, softmask)
+                contig_rows.append((name, offset, length, seq_md5.hexdigest()))
+                per_chrom[name] = stats = {"length": length, "candidates": 0, "kept": 0}
+                stats.update(dropped=dict.fromkeys(DROP_REASONS, 0), kept_by_split=dict.fromkeys(SPLITS, 0))
+                for seg, starts, ends, has_tail in tiles:
+                    keep = np.ones(starts.size, dtype=bool)
+                    if has_tail and ends[-1] - starts[-1] < cfg.min_tail_bp:
+                        keep[-1] = False
+                        stats["dropped"]["short_tail"] += 1
+                    counts = bins.window_counts(starts, ends)
+                    span = (ends - starts).astype(np.float64)
+                    n_frac = counts[0] / span
+                    too_many_n = keep & (n_frac > cfg.max_n_frac)
+                    stats["dropped"]["max_n_frac"] += int(too_many_n.sum())
+                    keep &= ~too_many_n
+                    stats["candidates"] += int(starts.size)
+                    stats["kept"] += int(keep.sum())
+                    stats["kept_by_split"][seg.split] += int(keep.sum())
+                    acgt = span - counts[0]
+                    gc_frac = np.divide(counts[1], acgt, out=np.zeros_like(span), where=acgt > 0)
+                    n_kept = int(keep.sum())
+                    columns["chrom"].extend([name] * n_kept)
+                    columns["split"].extend([seg.split] * n_kept)
+                    for key, values in (
+                        ("start", starts), ("end", ends), ("offset", offset + starts), ("n_frac", n_frac),
+                        ("gc_frac", gc_frac), ("softmask_frac", counts[2] / span),
+                    ):  # fmt: skip
+                        columns[key].append(values[keep])
+                offset += length
+        windows = pl.DataFrame(
+            {
+                k: v if k in ("chrom", "split") else np.concatenate([np.empty(0, np.int64 if k in _INT else float), *v])
+                for k, v in columns.items()
+            },
+            schema=_window_schema(),
+        )
+        if windows.height == 0:
+            dropped = {r: sum(s["dropped"][r] for s in per_chrom.values()) for r in DROP_REASONS}
+            raise GenomambaError(
+                f"no windows kept (dropped: {dropped}); lower --min-tail or --window-size, or raise --max-n-frac",
+                genome.path,
+            )
+        contigs = pl.DataFrame(contig_rows, schema=_contig_schema(), orient="row")
+        contigs.write_parquet(tmp / "contigs.parquet")
+        windows.write_parquet(tmp / "windows.parquet")
+        NucleotideTokenizer().save(tmp / "tokenizer.json")
+        for split in SPLITS:
+            if split not in windows["split"].to_list() and not any(w.startswith(split) for w in warnings):
+                warnings.append(f"{split} split has no windows after the tail and N policies")
+        qc = _qc_report(genome, genome_name, cfg, segments, per_chrom, windows, warnings)
+        qc["checksums"] = {"tokens.u8": tok_md5.hexdigest(), "softmask.u8": sm_md5.hexdigest()}
+        (tmp / "qc.json").write_text(json.dumps(qc, indent=2) + "\n")
+    for message in warnings:
+        log.warning("%s", message)
+    return qc
+
+
+def _window_schema() -> dict:
+    import polars as pl
+
+    return {
+        "chrom": pl.String, "start": pl.Int64, "end": pl.Int64, "offset": pl.Int64, "split": pl.String,
+        "n_frac": pl.Float64, "gc_frac": pl.Float64, "softmask_frac": pl.Float64,
+    }  # fmt: skip
+
+
+def _contig_schema() -> dict:
+    import polars as pl
+
+    return {"name": pl.String, "offset": pl.Int64, "length": pl.Int64, "md5": pl.String}
+
+
+def _qc_report(genome, genome_name, cfg, segments, per_chrom, windows, warnings) -> dict:
+    totals = {
+        "candidates": sum(s["candidates"] for s in per_chrom.values()),
+        "kept": windows.height,
+        "dropped": {r: sum(s["dropped"][r] for s in per_chrom.values()) for r in DROP_REASONS},
+    }
+    splits = {}
+    for split in SPLITS:
+        rows = windows.filter(windows["split"] == split)
+        splits[split] = {
+            "windows": rows.height,
+            "bases": int((rows["end"] - rows["start"]).sum() or 0),
+            "chroms": sorted(set(rows["chrom"].to_list())),
+            "segment_bases": sum(s.end - s.start for s in segments if s.split == split),
+        }
+    return {
+        "format_version": FORMAT_VERSION,
+        "genomamba_version": __version__,
+        "genome": {
+            "name": genome_name,
+            "fasta": str(genome.path),
+            "fasta_md5": _md5_file(genome.path),
+            "sequences": len(genome.contigs),
+            "total_length": sum(genome.contigs.values()),
+        },
+        "parameters": cfg.resolved(),
+        "totals": totals,
+        "splits": splits,
+        "per_chromosome": per_chrom,
+        "segments": [[s.chrom, s.start, s.end, s.split] for s in segments],
+        "warnings": warnings,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ reading
+class WindowsDir:
+    """A validated windows directory.
+
+    ``tokens``/``softmask``: read-only uint8 memmaps (total_length,); ``contigs``/``windows``: polars
+    DataFrames; ``qc``: the QC report; ``tokenizer``. ``verify=True`` also checks the files' md5 checksums.
+    """
+
+    FILES = ("tokens.u8", "softmask.u8", "contigs.parquet", "windows.parquet", "qc.json", "tokenizer.json")
+
+    def __init__(self, path: str | os.PathLike, verify: bool = False):
+        import polars as pl
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise GenomambaError("windows directory not found", self.path)
+        for name in self.FILES:
+            if not (self.path / name).is_file():
+                raise GenomambaError(f"missing {name} (not a complete windows directory)", self.path)
+        self.tokenizer = NucleotideTokenizer.load(self.path / "tokenizer.json")
+        try:
+            self.qc = json.loads((self.path / "qc.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise GenomambaError(f"not valid JSON ({exc})", self.path / "qc.json") from None
+        self.contigs = self._read_table(pl, "contigs.parquet", _contig_schema())
+        self.windows = self._read_table(pl, "windows.parquet", _window_schema())
+        self._check_contigs()
+        self.tokens = np.memmap(self.path / "tokens.u8", dtype=np.uint8, mode="r")
+        self.softmask = np.memmap(self.path / "softmask.u8", dtype=np.uint8, mode="r")
+        self._check_windows(pl)
+        if verify:
+            self.verify_checksums()
+
+    def _read_table(self, pl, name: str, schema: dict):
+        try:
+            table = pl.read_parquet(self.path / name)
+        except Exception as exc:
+            raise GenomambaError(f"cannot read Parquet ({type(exc).__name__}: {exc})", self.path / name) from None
+        for column, dtype in schema.items():
+            if column not in table.columns:
+                raise GenomambaError(f"missing column {column!r}", self.path / name)
+            if table[column].dtype != dtype:
+                raise GenomambaError(f"column {column!r} is {table[column].dtype}, expected {dtype}", self.path / name)
+        return table
+
+    def _check_contigs(self) -> None:
+        lengths = self.contigs["length"].to_numpy()
+        expected = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        if (lengths < 0).any() or not np.array_equal(self.contigs["offset"].to_numpy(), expected):
+            raise GenomambaError("contig offsets are not the running sum of lengths", self.path / "contigs.parquet")
+        if self.contigs["name"].n_unique() != self.contigs.height:
+            raise GenomambaError("duplicate contig names", self.path / "contigs.parquet")
+        total = int(lengths.sum())
+        for name in ("tokens.u8", "softmask.u8"):
+            size = (self.path / name).stat().st_size
+            if size != total:
+                raise GenomambaError(
+                    f"has {size:,} bytes but contigs.parquet describes {total:,} bases", self.path / name
+                )
+
+    def _check_windows(self, pl) -> None:
+        where = self.path / "windows.parquet"
+        joined = self.windows.join(
+            self.contigs.select(pl.col("name").alias("chrom"), pl.col("offset").alias("c_off"), "length"),
+            on="chrom",
+            how="left",
+        )
+        unknown = joined.filter(pl.col("length").is_null())
+        if unknown.height:
+            raise GenomambaError("window on a sequence missing from contigs.parquet", where, unknown["chrom"][0])
+        bad = joined.filter(
+            (pl.col("start") < 0)
+            | (pl.col("end") <= pl.col("start"))
+            | (pl.col("end") > pl.col("length"))
+            | (pl.col("offset") != pl.col("c_off") + pl.col("start"))
+            | ~pl.col("split").is_in(list(SPLITS))
+        )
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise GenomambaError(
+                f"window {row['chrom']}:{row['start']}-{row['end']} (offset {row['offset']}, split "
+                f"{row['split']!r}) disagrees with contigs.parquet/tokens",
+                where,
+            )
+        if self.tokens.size and int(self.tokens.max()) >= self.tokenizer.vocab_size:
+            raise GenomambaError("holds values that are not token ids", self.path / "tokens.u8")
+
+    def verify_checksums(self) -> None:
+        """Compare tokens.u8/softmask.u8 with the md5 sums in qc.json; raise on a mismatch."""
+        sums = self.qc.get("checksums", {})
+        for name in ("tokens.u8", "softmask.u8"):
+            if name not in sums:
+                raise GenomambaError(f"qc.json has no checksum for {name}", self.path / "qc.json")
+            if _md5_file(self.path / name) != sums[name]:
+                raise GenomambaError("md5 does not match qc.json (file changed or corrupt)", self.path / name)
+
+    def split(self, name: str):
+        """Windows of one split (``train``, ``val`` or ``test``) as a polars DataFrame."""
+        if name not in SPLITS:
+            raise GenomambaError(f"unknown split {name!r} (expected one of {', '.join(SPLITS)})", self.path)
+        return self.windows.filter(self.windows["split"] == name)
+
+    def window(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(tokens, softmask)`` memmap views (L,) of row ``index`` of ``windows``."""
+        row = self.windows.row(index, named=True)
+        lo, hi = row["offset"], row["offset"] + row["end"] - row["start"]
+        return self.tokens[lo:hi], self.softmask[lo:hi]
+
+    def __len__(self) -> int:
+        return self.windows.height
+
+    def __repr__(self) -> str:
+        counts = {s: self.split(s).height for s in SPLITS}
+        return f"WindowsDir({str(self.path)!r}, {self.tokens.size:,} bases, windows {counts})"

@@ -1,0 +1,168 @@
+"""``genomamba windows`` end to end: fly chr 4 (the issue's must-show), config/flags, and every bad input."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+
+from genomamba.cli import main
+from genomamba.data import tokenizer as tk
+from genomamba.data.windows import WindowsDir
+
+from .conftest import FLY4_FASTA, listing, shared_file, write_fasta
+
+
+def one_line_error(capsys, argv, *needles) -> str:
+    """Run the CLI in-process; it must exit 2 with exactly one stderr line naming every needle."""
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("genomamba windows: ") and "Traceback" not in lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def test_fly_chr4_default_windows_decode_back_to_the_fasta(tmp_path, capsys):
+    fasta = shared_file(*FLY4_FASTA)
+    out = tmp_path / "fly4"
+    assert main(["windows", "--fasta", str(fasta), "--out", str(out)]) == 0
+    assert "3 windows kept (train 1, val 1, test 1)" in capsys.readouterr().out
+    wd = WindowsDir(out, verify=True)
+
+    # one full 2^20 window (train) plus the 299,555 bp tail, held out and halved into val and test (both
+    # halves >= min_tail = 2^20 / 16, so kept)
+    rows = wd.windows.sort("start")
+    assert rows["start"].to_list() == [0, 1_048_576, 1_198_354]
+    assert rows["end"].to_list() == [1_048_576, 1_198_354, 1_348_131]
+    assert rows["split"].to_list() == ["train", "val", "test"]
+    assert wd.contigs.row(0) == ("NC_004353.4", 0, 1_348_131, wd.contigs["md5"][0])
+    assert wd.qc["totals"] == {"candidates": 3, "kept": 3, "dropped": {"short_tail": 0, "max_n_frac": 0}}
+    assert wd.qc["genome"]["fasta_md5"] == "9a4c2e53a72746fe31b76834b6a5b57a"  # shared PROVENANCE.md
+    assert wd.qc["warnings"] == []
+    # the tail policy: with min_tail above half the tail, the halves are not made and the tail stays whole
+    out2 = tmp_path / "fly4_tail"
+    assert main(["windows", "--fasta", str(fasta), "--out", str(out2), "--min-tail", "200000"]) == 0
+    tail_only = WindowsDir(out2).windows.sort("start")
+    assert tail_only.select("start", "end", "split").rows() == [(0, 1_048_576, "train"), (1_048_576, 1_348_131, "val")]
+    # ... and with min_tail above the whole tail, the tail is dropped (and counted), leaving the full window
+    assert main(["windows", "--fasta", str(fasta), "--out", str(out2), "--min-tail", "300000"]) == 0
+    dropped = WindowsDir(out2)
+    assert dropped.windows.select("start", "end", "split").rows() == [(0, 1_048_576, "train")]
+    assert dropped.qc["per_chromosome"]["NC_004353.4"]["dropped"] == {"short_tail": 1, "max_n_frac": 0}
+    # every base: tokens (+ soft-mask as case) decode to exactly the FASTA as Biopython reads it
+    from Bio import SeqIO
+
+    with gzip.open(fasta, "rt") as fh:
+        (record,) = SeqIO.parse(fh, "fasta")
+    expected = np.frombuffer(str(record.seq).encode(), dtype=np.uint8)
+    decoded = tk._DECODE[wd.tokens] | (wd.softmask.astype(np.uint8) << 5)  # vectorised decode, case restored
+    iupac = ~np.isin(expected & 0xDF, np.frombuffer(b"ACGTN", np.uint8))
+    assert np.array_equal(decoded[~iupac], expected[~iupac])
+    assert (wd.tokens[iupac] == tk.N).all()  # ambiguity codes (if any) are N tokens, case kept in the mask
+    assert 0.27 < wd.softmask.mean() < 0.29  # PROVENANCE: 27.8% soft-masked
+    for i in range(len(wd)):  # each window's slice is the FASTA's interval
+        tokens, softmask = wd.window(i)
+        start, end = wd.windows["start"][i], wd.windows["end"][i]
+        assert np.array_equal(tk._DECODE[tokens] | (softmask << 5), expected[start:end])
+
+
+def test_config_file_and_flags(tmp_path, capsys):
+    fasta = write_fasta(tmp_path / "g.fa", {"chr1": "ACGT" * 5_000, "chr2": "GGCC" * 4_000, "chrM": "AC" * 1_000})
+    (tmp_path / "w.yaml").write_text("window_size: 2000\nmin_tail: 1500\nseed: 3\n")
+    argv = [
+        "windows",
+        "--fasta",
+        str(fasta),
+        "--out",
+        str(tmp_path / "w"),
+        "--config",
+        str(tmp_path / "w.yaml"),
+    ]
+    assert main([*argv, "--window-size", "4000", "--val-chroms", "2", "--test-chroms", "MT"]) == 0
+    wd = WindowsDir(tmp_path / "w")
+    params = wd.qc["parameters"]
+    assert (params["window_size"], params["min_tail"], params["seed"], params["split_by"]) == (
+        4_000,
+        1_500,
+        3,
+        "chromosome",
+    )
+    assert wd.windows.group_by("split").agg(pl.col("chrom").unique()).sort("split").rows() == [
+        ("test", ["chrM"]), ("train", ["chr1"]), ("val", ["chr2"])
+    ]  # fmt: skip
+    (tmp_path / "bad.yaml").write_text("window_sise: 2000\n")
+    assert (
+        main(
+            [
+                "windows",
+                "--fasta",
+                str(fasta),
+                "--out",
+                str(tmp_path / "x"),
+                "--config",
+                str(tmp_path / "bad.yaml"),
+            ]
+        )
+        == 2
+    )
+    assert "unknown key(s) window_sise" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "name, content, problem",
+    [
+        ("missing.fa", None, "file not found"),
+        ("notes.txt", b"hello, not a genome\n", "not a FASTA file"),
+        ("empty.fa", b"", "empty FASTA"),
+        ("dup.fa", b">chr1\nACGT\n>chr2\nACGT\n>chr1\nACGT\n", "chr1: duplicate sequence name"),
+    ],
+)
+def test_bad_fasta(tmp_path, capsys, name, content, problem):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    out = tmp_path / "w"
+    one_line_error(capsys, ["windows", "--fasta", str(path), "--out", str(out)], str(path), problem)
+    assert not out.exists()
+    assert listing(tmp_path) == ([] if content is None else [name])  # no index, no temp dir
+
+
+def test_window_size_larger_than_every_chromosome(tmp_path, capsys):
+    fasta = write_fasta(tmp_path / "g.fa", {"a": "ACGT" * 100, "b": "ACGT" * 200})
+    out = tmp_path / "w"
+    one_line_error(
+        capsys, ["windows", "--fasta", str(fasta), "--out", str(out)],
+        str(fasta), "window size 1,048,576 bp is larger than every sequence (longest: b, 800 bp)",
+    )  # fmt: skip
+    assert not out.exists()
+
+
+def test_read_only_output_directory(tmp_path, capsys, read_only_dir):
+    fasta = write_fasta(tmp_path / "g.fa", {"a": "ACGT" * 1_000})
+    folder, freeze = read_only_dir
+    freeze()
+    for out in (folder / "w", folder / "deeper" / "w"):
+        argv = ["windows", "--fasta", str(fasta), "--out", str(out), "--window-size", "1000"]
+        one_line_error(capsys, argv, str(folder), "output directory is not writable")
+    assert listing(folder) == []
+
+
+def test_subprocess_error_is_one_line_with_exit_2(tmp_path):
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\nACGTACGT\nACG\nACGTACGT\n")  # ragged lines: cannot be indexed
+    r = subprocess.run(
+        [sys.executable, "-m", "genomamba", "windows", "--fasta", str(fasta), "--out", str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"genomamba windows: {fasta}: cannot index FASTA"), r.stderr
+    assert listing(tmp_path) == ["g.fa"]
