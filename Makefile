@@ -48,7 +48,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/tokenize.py
+	$(BIN)/python benchmarks/tokenization.py
 	$(BIN)/python benchmarks/scan.py
 	$(BIN)/python benchmarks/model.py
 

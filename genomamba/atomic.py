@@ -62,8 +62,13 @@ def _temp_beside(path: Path, make) -> Path:
 
 
 def _closed(fd_and_name: tuple[int, str]) -> str:
-    os.close(fd_and_name[0])
-    return fd_and_name[1]
+    """Close mkstemp's descriptor and give the file the permissions a plain ``open`` would (mkstemp uses 0600)."""
+    fd, name = fd_and_name
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    os.close(fd)
+    return name
 
 
 @contextlib.contextmanager

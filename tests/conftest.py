@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+def _slurm_answers() -> bool:
+    if not shutil.which("sbatch"):
+        return False
+    try:  # sinfo blocks for seconds when a slurm.conf exists but no controller runs
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.fixture
+def slurm_cluster():
+    """A running SLURM cluster (tests/cluster/slurm-up.sh), or a skip; with GENOMAMBA_REQUIRE_SLURM=1 (CI) a
+    missing cluster fails the test instead, so the SLURM path can never be skipped silently there."""
+    if not _slurm_answers():
+        if os.environ.get("GENOMAMBA_REQUIRE_SLURM") == "1":
+            pytest.fail("GENOMAMBA_REQUIRE_SLURM=1 but no SLURM cluster answers (tests/cluster/slurm-up.sh)")
+        pytest.skip("no running SLURM cluster (start one with tests/cluster/slurm-up.sh)")

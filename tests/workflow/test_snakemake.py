@@ -4,7 +4,6 @@ real SLURM cluster (started by .ci/run; with GENOMAMBA_REQUIRE_SLURM=1 a missing
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,26 +64,9 @@ def check_tiny_outputs(workdir: Path) -> None:
         assert log.is_file()
 
 
-def _slurm_up() -> bool:
-    if not shutil.which("sbatch"):
-        return False
-    try:  # sinfo blocks for seconds when a slurm.conf exists but no controller runs
-        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=5).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
-def _need_slurm():
-    if not _slurm_up():
-        if os.environ.get("GENOMAMBA_REQUIRE_SLURM") == "1":
-            pytest.fail("GENOMAMBA_REQUIRE_SLURM=1 but no SLURM cluster answers (tests/cluster/slurm-up.sh)")
-        pytest.skip("no running SLURM cluster (start one with tests/cluster/slurm-up.sh)")
-
-
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_tiny_end_to_end_on_slurm(tmp_path):
-    _need_slurm()
+def test_tiny_end_to_end_on_slurm(tmp_path, slurm_cluster):
     profile = ROOT / "configs/profiles/slurm-ci"
     r = smk("--workflow-profile", str(profile), "--configfile", str(TINY), cwd=tmp_path, timeout=1200)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]

