@@ -1,0 +1,104 @@
+"""``genomamba score-vcf``: zero-shot variant-effect scores for every ALT allele of a VCF/BCF."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score-vcf",
+        help="score every ALT allele of a VCF/BCF with a pretrained checkpoint (or the k-mer baseline)",
+        description=(
+            "Zero-shot variant-effect scores: LLR = log P(alt) - log P(ref) at the variant, averaged over both "
+            "strands (per-strand values kept). Output .vcf.gz (bgzip + tabix) / .bcf (CSI) / .vcf keeps every "
+            "input record and adds INFO GM_LLR, GM_LLR_FWD, GM_LLR_REV, GM_KIND, GM_FLAG (Number=A); .tsv / "
+            ".parquet give one row per ALT allele."
+        ),
+    )
+    p.add_argument("--vcf", required=True, help="input .vcf, .vcf.gz (bgzip or gzip) or .bcf")
+    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) the VCF was called against")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--checkpoint",
+        help="genomamba checkpoint directory: pretrained (zero-shot LLR) or fine-tuned sequence head "
+        "(supervised: INFO GM_DELTA = prediction(alt) - prediction(ref))",
+    )
+    src.add_argument("--kmer-baseline", type=int, metavar="K", help="score with the two-sided k-mer baseline "
+                     "(K bases each side, fitted on --fasta) instead of a model")  # fmt: skip
+    p.add_argument("--out", required=True, help="output: .vcf.gz | .bcf | .vcf | .tsv | .parquet")
+    p.add_argument("--format", dest="out_format", choices=["vcf.gz", "bcf", "vcf", "tsv", "parquet"],
+                   help="output format (default: from the --out extension)")  # fmt: skip
+    p.add_argument("--context", type=int, help="window length in bases (default 4096)")
+    p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: 65536 // context)")
+    p.add_argument("--ref-check", choices=["error", "warn", "skip"],
+                   help="REF that disagrees with the FASTA: error (default) stops before scoring; warn flags "
+                   "REF_MISMATCH, leaves it unscored and logs it; skip does the same without log lines")  # fmt: skip
+    p.add_argument(
+        "--strands",
+        choices=["auto", "both", "forward"],
+        help="auto (default): both strands, except forward only for reverse-complement-equivariant scorers "
+        "(fusion head, rc ps/posthoc, k-mer) whose reverse value is identical; both; forward",
+    )
+    p.add_argument("--regions", help="chr:start-end[,...] (1-based, VCF names) or a BED file")
+    p.add_argument("--threads", type=int, help="torch and htslib threads")
+    p.add_argument("--keep-info", help="comma-separated INFO fields to copy into TSV/Parquet columns")
+    p.add_argument("--per-variant", action="store_true",
+                   help="one forward pass per variant instead of one per shared window (for comparisons)")  # fmt: skip
+    p.add_argument("--head-output", type=int, help="fine-tuned (supervised) checkpoints: class / target index "
+                   "whose prediction change is the score (default: the last class)")  # fmt: skip
+    p.add_argument("--config", help="YAML with ScoreVcfConfig fields (command-line flags win)")
+    p.add_argument("--backend", choices=["auto", "triton", "cpu", "ref"], help="selective-scan backend")
+    p.add_argument("--summary", help="also write the run summary as JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from genomamba.atomic import atomic_file
+    from genomamba.config import load_config
+    from genomamba.tasks.vep import ScoreVcfConfig, score_vcf
+
+    overrides = []
+    for flag, key in (
+        ("context", "context"), ("batch_size", "batch_size"), ("ref_check", "ref_check"),
+        ("strands", "strands"), ("threads", "threads"),
+    ):  # fmt: skip
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.per_variant:
+        overrides.append("per_variant=true")
+    if args.keep_info:
+        overrides.append(f"keep_info=[{','.join(x.strip() for x in args.keep_info.split(','))}]")
+    config = load_config(ScoreVcfConfig, args.config, overrides)
+    command = "genomamba " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = score_vcf(
+        args.vcf,
+        args.fasta,
+        args.out,
+        config,
+        checkpoint=args.checkpoint,
+        kmer=args.kmer_baseline,
+        regions=args.regions,
+        out_format=args.out_format,
+        command=command,
+        backend=args.backend,
+        progress=False if args.no_progress else None,
+        head_output=args.head_output,
+    )
+    flagged = ", ".join(f"{k} {v}" for k, v in summary["flagged_alleles"].items()) or "none"
+    print(
+        f"score-vcf: {summary['records']} records, {summary['alleles']} ALT alleles, "
+        f"{summary['scored_alleles']} scored; flagged: {flagged}; "
+        f"REF mismatches {summary['records_ref_mismatch']}, unknown contigs "
+        f"{summary['unknown_contigs'] or 'none'}; {summary['seconds']:.1f} s -> {summary['output']}",
+        file=sys.stderr,
+    )
+    if args.summary:
+        with atomic_file(args.summary) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0

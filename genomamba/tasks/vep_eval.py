@@ -1,0 +1,371 @@
+"""Evaluation of variant scores against binary labels: AUROC / AUPRC overall, per group and for class contrasts,
+with chromosome-stratified bootstrap confidence intervals, written as JSON + TSV + PNG plots.
+
+Comparisons (each reported with n_pos, n_neg, AUROC, AUPRC and 95% percentile CIs):
+
+* ``overall``: label 1 vs label 0 over every scored, labelled allele.
+* ``group:<g>`` for each value of the group field: within the group when it holds both labels; a group holding only
+  positives is compared against every negative ("vs_all_negatives"), one holding only negatives against every
+  positive ("all_positives_vs") -- the usual reading for consequence classes, where each class has one label.
+* ``contrast:<A>_vs_<B>``: group A as positives against group B as negatives (e.g. stop_gained vs synonymous).
+
+Scores are oriented so that larger means "more likely positive": by default the negated score (a more negative
+LLR = more damaging); ``higher_is_positive=True`` keeps the sign. Unscored alleles are excluded and counted.
+The bootstrap resamples alleles with replacement within each chromosome (chromosome-stratified), so every replicate
+keeps each chromosome's share of the data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genomamba.errors import GenomambaError
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"1", "true", "yes", "pos", "positive"}
+_FALSE = {"0", "false", "no", "neg", "negative"}
+
+
+@dataclass
+class ScoreTable:
+    """Scored alleles of one scores file (n,) each; label -1 = unlabelled, group "" = none."""
+
+    name: str
+    chrom: np.ndarray
+    pos: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+    score: np.ndarray  # float, NaN = unscored
+    label: np.ndarray  # int8: 1, 0, -1
+    group: np.ndarray  # str
+
+
+def _parse_label(value, path, where) -> int:
+    if value is None:
+        return -1
+    text = str(value).strip().lower()
+    if text in ("", ".", "na", "nan", "none"):
+        return -1
+    if text in _TRUE:
+        return 1
+    if text in _FALSE:
+        return 0
+    raise GenomambaError(f"label {value!r} is not binary (expected 0/1)", path, where)
+
+
+def _first(value):
+    if isinstance(value, tuple):
+        return value[0] if value else None
+    return value
+
+
+def load_scores(
+    path: str | os.PathLike,
+    name: str,
+    score_field: str = "GM_LLR",
+    label_field: str | None = None,
+    group_field: str | None = None,
+) -> ScoreTable:
+    """Read one scores file (VCF/BCF from score-vcf, or its TSV/Parquet) -> one row per ALT allele."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenomambaError("scores file not found", path)
+    lower = path.name.lower()
+    rows: dict[str, list] = {k: [] for k in ("chrom", "pos", "ref", "alt", "score", "label", "group")}
+    if lower.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
+        import pysam
+
+        prev = pysam.set_verbosity(0)
+        try:
+            handle = pysam.VariantFile(str(path))
+        except (OSError, ValueError) as exc:
+            raise GenomambaError(f"not a readable VCF/BCF ({exc})", path) from None
+        finally:
+            pysam.set_verbosity(prev)
+        if score_field not in handle.header.info:
+            raise GenomambaError(f"no INFO/{score_field} in the header (not a score-vcf output?)", path)
+        for field in (label_field, group_field):
+            if field and field not in handle.header.info:
+                raise GenomambaError(f"no INFO/{field} in the header", path)
+        for i, rec in enumerate(handle):
+            scores = rec.info.get(score_field)
+            scores = scores if isinstance(scores, tuple) else (scores,) * len(rec.alts or ())
+            label = _parse_label(_first(rec.info.get(label_field)), path, f"record {i + 1}") if label_field else -1
+            group = str(_first(rec.info.get(group_field)) or "") if group_field else ""
+            for alt, s in zip(rec.alts or (), scores):
+                rows["chrom"].append(rec.chrom)
+                rows["pos"].append(rec.pos)
+                rows["ref"].append(rec.ref)
+                rows["alt"].append(alt)
+                rows["score"].append(np.nan if s is None else float(s))
+                rows["label"].append(label)
+                rows["group"].append(group)
+        handle.close()
+    elif lower.endswith((".tsv", ".parquet")):
+        import polars as pl
+
+        try:
+            df = (
+                pl.read_parquet(path)
+                if lower.endswith(".parquet")
+                else pl.read_csv(path, separator="\t", comment_prefix="#", null_values=["NA"], infer_schema_length=0)
+            )
+        except Exception as exc:  # polars raises several types for unreadable input
+            raise GenomambaError(f"cannot read the scores table ({exc})", path) from None
+        col = {"GM_LLR": "llr", "GM_DELTA": "delta"}.get(score_field, score_field)
+        missing = [c for c in ("chrom", "pos", "ref", "alt", col) if c not in df.columns]
+        for field in (label_field, group_field):
+            if field and field not in df.columns:
+                missing.append(field)
+        if missing:
+            raise GenomambaError(f"missing column(s) {', '.join(missing)} (TSV/Parquet: keep them with "
+                                 "score-vcf --keep-info)", path)  # fmt: skip
+        rows["chrom"] = df["chrom"].cast(pl.Utf8).to_list()
+        rows["pos"] = df["pos"].cast(pl.Int64).to_list()
+        rows["ref"] = df["ref"].cast(pl.Utf8).to_list()
+        rows["alt"] = df["alt"].cast(pl.Utf8).to_list()
+        rows["score"] = df[col].cast(pl.Float64).fill_null(np.nan).to_list()
+        if label_field:
+            rows["label"] = [_parse_label(v, path, f"row {i + 1}") for i, v in enumerate(df[label_field].to_list())]
+        else:
+            rows["label"] = [-1] * df.height
+        rows["group"] = [str(v or "") for v in df[group_field].to_list()] if group_field else [""] * df.height
+    else:
+        raise GenomambaError("scores must be .vcf.gz/.bcf/.vcf or .tsv/.parquet", path)
+    return ScoreTable(
+        name=name,
+        chrom=np.array(rows["chrom"], dtype=object),
+        pos=np.array(rows["pos"], dtype=np.int64),
+        ref=np.array(rows["ref"], dtype=object),
+        alt=np.array(rows["alt"], dtype=object),
+        score=np.array(rows["score"], dtype=np.float64),
+        label=np.array(rows["label"], dtype=np.int8),
+        group=np.array(rows["group"], dtype=object),
+    )
+
+
+def attach_labels(table: ScoreTable, labels_path: str | os.PathLike, label_col: str, group_col: str | None) -> None:
+    """Join a labels TSV (columns chrom, pos, ref, alt, <label_col>[, <group_col>]) onto ``table`` in place."""
+    import polars as pl
+
+    labels_path = Path(labels_path)
+    if not labels_path.is_file():
+        raise GenomambaError("labels file not found", labels_path)
+    df = pl.read_csv(labels_path, separator="\t", comment_prefix="#", infer_schema_length=0)
+    need = ["chrom", "pos", "ref", "alt", label_col] + ([group_col] if group_col else [])
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise GenomambaError(f"missing column(s) {', '.join(missing)}", labels_path)
+    lookup = {}
+    for i, row in enumerate(df.select(need).iter_rows()):
+        key = (row[0], int(row[1]), row[2].upper(), row[3].upper())
+        lookup[key] = (_parse_label(row[4], labels_path, f"line {i + 2}"), row[5] if group_col else "")
+    for i in range(table.score.size):
+        hit = lookup.get((table.chrom[i], int(table.pos[i]), str(table.ref[i]).upper(), str(table.alt[i]).upper()))
+        if hit is not None:
+            table.label[i], g = hit
+            if group_col:
+                table.group[i] = g or ""
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def _auroc(y: np.ndarray, s: np.ndarray) -> float:
+    """Mann-Whitney AUROC with ties counted half (equals sklearn's roc_auc_score)."""
+    from scipy.stats import rankdata
+
+    n1 = int(y.sum())
+    n0 = y.size - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(s)
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _auprc(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision, sum_n (R_n - R_{n-1}) P_n over distinct thresholds (equals sklearn's
+    average_precision_score; vectorised because the bootstrap calls it thousands of times)."""
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]  # last index of each distinct score
+    tps = np.cumsum(y_sorted)[last]
+    precision = tps / (last + 1)
+    recall = tps / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def bootstrap_ci(
+    y: np.ndarray, s: np.ndarray, chrom: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> dict[str, list[float] | None]:
+    """Chromosome-stratified bootstrap percentile CIs of AUROC and AUPRC."""
+    rng = np.random.default_rng(seed)
+    strata = [np.flatnonzero(chrom == c) for c in np.unique(chrom)]
+    aurocs, auprcs = [], []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(ix, size=ix.size, replace=True) for ix in strata])
+        yb, sb = y[idx], s[idx]
+        if 0 < yb.sum() < yb.size:
+            aurocs.append(_auroc(yb, sb))
+            auprcs.append(_auprc(yb, sb))
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+
+    def ci(v):
+        return [float(np.percentile(v, lo)), float(np.percentile(v, hi))] if len(v) >= 10 else None
+
+    return {"auroc_ci": ci(aurocs), "auprc_ci": ci(auprcs), "n_boot_valid": len(aurocs)}
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+def comparisons(table: ScoreTable, contrasts: list[tuple[str, str]]) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """-> [(name, kind, index array, binary y)] over the scored alleles."""
+    scored = ~np.isnan(table.score)
+    out = []
+    labelled = scored & (table.label >= 0)
+    if labelled.any():
+        ix = np.flatnonzero(labelled)
+        out.append(("overall", "label", ix, table.label[ix].astype(np.int64)))
+        groups = sorted({g for g in table.group[labelled] if g})
+        pos_all = labelled & (table.label == 1)
+        neg_all = labelled & (table.label == 0)
+        for g in groups:
+            in_g = labelled & (table.group == g)
+            labels = set(table.label[in_g].tolist())
+            if labels == {0, 1}:
+                ix, kind = np.flatnonzero(in_g), "within"
+            elif labels == {1}:
+                ix, kind = np.flatnonzero(in_g | neg_all), "vs_all_negatives"
+            else:
+                ix, kind = np.flatnonzero(in_g | pos_all), "all_positives_vs"
+            out.append((f"group:{g}", kind, ix, table.label[ix].astype(np.int64)))
+    for a, b in contrasts:
+        in_a = scored & (table.group == a)
+        in_b = scored & (table.group == b)
+        ix = np.flatnonzero(in_a | in_b)
+        out.append((f"contrast:{a}_vs_{b}", "contrast", ix, in_a[ix].astype(np.int64)))
+    return out
+
+
+def evaluate(
+    tables: list[ScoreTable],
+    contrasts: list[tuple[str, str]],
+    higher_is_positive: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    results = []
+    for t in tables:
+        oriented = t.score if higher_is_positive else -t.score
+        n_unscored = int(np.isnan(t.score).sum())
+        for name, kind, ix, y in comparisons(t, contrasts):
+            n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+            row = {"scores": t.name, "comparison": name, "kind": kind, "n_pos": n_pos, "n_neg": n_neg}
+            if n_pos == 0 or n_neg == 0:
+                row.update({"auroc": None, "auprc": None, "auroc_ci": None, "auprc_ci": None,
+                            "note": "undefined: only one class present"})  # fmt: skip
+            else:
+                s = oriented[ix]
+                row["auroc"] = _finite(_auroc(y, s))
+                row["auprc"] = _finite(_auprc(y, s))
+                row["auprc_baseline"] = round(n_pos / (n_pos + n_neg), 6)
+                row.update(bootstrap_ci(y, s, t.chrom[ix], n_boot, seed) if n_boot else {})
+            results.append(row)
+        log.info("%s: %d alleles, %d unscored (excluded)", t.name, t.score.size, n_unscored)
+    return {
+        "score_orientation": "higher score = positive" if higher_is_positive
+        else "lower score = positive (scores negated)",
+        "bootstrap": {"replicates": n_boot, "seed": seed, "stratified_by": "chromosome", "level": 0.95},
+        "inputs": [{"name": t.name, "alleles": int(t.score.size), "unscored_excluded": int(np.isnan(t.score).sum()),
+                    "labelled": int((t.label >= 0).sum())} for t in tables],  # fmt: skip
+        "results": results,
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+def write_report(report: dict, tables: list[ScoreTable], contrasts, higher_is_positive: bool, out_dir: Path) -> None:
+    """vep_metrics.json, vep_metrics.tsv, roc.png, score_distributions.png into ``out_dir``."""
+    (out_dir / "vep_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    cols = ["scores", "comparison", "kind", "n_pos", "n_neg", "auroc", "auroc_ci", "auprc", "auprc_ci",
+            "auprc_baseline"]  # fmt: skip
+    with open(out_dir / "vep_metrics.tsv", "w") as fh:
+        fh.write("\t".join(cols) + "\n")
+        for row in report["results"]:
+            vals = []
+            for c in cols:
+                v = row.get(c)
+                vals.append("NA" if v is None else "-".join(f"{x:.4f}" for x in v) if isinstance(v, list) else str(v))
+            fh.write("\t".join(vals) + "\n")
+    _plot_roc(tables, contrasts, higher_is_positive, out_dir / "roc.png")
+    _plot_distributions(tables, out_dir / "score_distributions.png")
+
+
+def _plot_roc(tables, contrasts, higher_is_positive, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    panels = ["overall"] + [f"contrast:{a}_vs_{b}" for a, b in contrasts]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.3), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for t in tables:
+            oriented = t.score if higher_is_positive else -t.score
+            for name, _, ix, y in comparisons(t, contrasts):
+                if name != panel or y.sum() in (0, y.size):
+                    continue
+                fpr, tpr, _ = roc_curve(y, oriented[ix])
+                ax.plot(fpr, tpr, label=f"{t.name} (AUROC {_auroc(y, oriented[ix]):.3f})")
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_title(panel.replace("contrast:", ""), fontsize=10)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_distributions(tables, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(tables), 1, figsize=(9, 3.2 * len(tables)), squeeze=False)
+    for ax, t in zip(axes[:, 0], tables):
+        ok = ~np.isnan(t.score)
+        keys = sorted({g for g in t.group[ok] if g}) or sorted({str(v) for v in t.label[ok] if v >= 0})
+        if not keys:
+            keys = ["all"]
+        data = []
+        for k in keys:
+            if k == "all":
+                data.append(t.score[ok])
+            elif k in set(t.group[ok]):
+                data.append(t.score[ok & (t.group == k)])
+            else:
+                data.append(t.score[ok & (t.label == int(k))])
+        data_ok = [(k, d) for k, d in zip(keys, data) if d.size]
+        if data_ok:
+            ax.boxplot([d for _, d in data_ok], showfliers=False)
+            ax.set_xticks(range(1, len(data_ok) + 1), [f"{k}\n(n={d.size})" for k, d in data_ok], fontsize=7,
+                          rotation=30)  # fmt: skip
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_title(f"{t.name}: score by class", fontsize=10)
+        ax.set_ylabel("score")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

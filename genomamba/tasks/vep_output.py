@@ -1,0 +1,241 @@
+"""Score outputs: annotated VCF/BCF (bgzip + tabix/CSI index) or a long table (TSV/Parquet, one row per ALT).
+
+Every writer streams: ``write(rec, alleles)`` per input record, nothing is collected. Files are written to the
+temporary paths the caller got from ``genomamba.atomic.atomic_file``; ``finish`` closes, sorts (VCF input that
+was not sorted: ``bcftools sort``, bounded memory) and indexes, so the final rename happens only when all of it
+succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genomamba.errors import GenomambaError
+
+log = logging.getLogger(__name__)
+
+FORMATS = {
+    ".vcf.gz": "vcf.gz",
+    ".vcf.bgz": "vcf.gz",
+    ".bcf": "bcf",
+    ".vcf": "vcf",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+}
+INFO_DEFINITIONS = (
+    (
+        "GM_LLR",
+        "A",
+        "Float",
+        "genomamba zero-shot score per ALT, mean of both strands: SNV = log P(alt) - log P(ref) at the variant "
+        "(natural log); indel/MNV (flag HAPLOTYPE_SCORE) = change in mean per-base pseudo-log-likelihood of the "
+        "local haplotype, alt minus ref. Missing when unscored (reason in GM_FLAG)",
+    ),
+    ("GM_LLR_FWD", "A", "Float", "GM_LLR computed on the forward (VCF) strand"),
+    ("GM_LLR_REV", "A", "Float", "GM_LLR computed on the reverse-complement strand"),
+    (
+        "GM_DELTA",
+        "A",
+        "Float",
+        "genomamba supervised score per ALT (fine-tuned head): prediction(alt) - prediction(ref); missing when "
+        "unscored (reason in GM_FLAG)",
+    ),
+    ("GM_KIND", "A", "String", "allele class: snv|mnv|ins|del|complex|symbolic|breakend|spanning_deletion|..."),
+    (
+        "GM_FLAG",
+        "A",
+        "String",
+        "'|'-separated flags per ALT ('.' = none): REF_MISMATCH, UNKNOWN_CONTIG, POS_OUT_OF_RANGE, SYMBOLIC, "
+        "SPANNING_DELETION, BREAKEND, MISSING_ALT, NON_ACGT, ALT_EQUALS_REF, INDEL_TOO_LONG, "
+        "INDEL_NEEDS_FUSION_HEAD, NON_FINITE_SCORE (unscored); NEAR_END, HAPLOTYPE_SCORE (scored)",
+    ),
+)
+
+
+def output_format(path: str | os.PathLike, override: str | None = None) -> str:
+    if override:
+        return override
+    name = str(path).lower()
+    for suffix, fmt in FORMATS.items():
+        if name.endswith(suffix):
+            return fmt
+    raise GenomambaError(f"cannot tell the output format from the name; use one of {', '.join(FORMATS)}", path)
+
+
+@dataclass
+class AlleleResult:
+    """Scores and flags of one ALT allele."""
+
+    alt: str
+    kind: str
+    flags: list[str] = field(default_factory=list)
+    llr: float | None = None
+    llr_fwd: float | None = None
+    llr_rev: float | None = None
+
+    @property
+    def flag_text(self) -> str:
+        return "|".join(self.flags) if self.flags else "."
+
+
+def _meta_value(value: object) -> str:
+    # header meta values are one line; keep them free of characters that break '##key=value'
+    return str(value).replace("\n", " ").replace("\r", " ")
+
+
+class VcfWriter:
+    def __init__(
+        self, tmp_path: Path, fmt: str, in_header, provenance: dict[str, object], threads: int = 1,
+        supervised: bool = False,
+    ):  # fmt: skip
+        import pysam
+
+        header = in_header.copy()
+        self.supervised = supervised
+        skip = {"GM_LLR", "GM_LLR_FWD", "GM_LLR_REV"} if supervised else {"GM_DELTA"}
+        for name, number, typ, desc in INFO_DEFINITIONS:
+            if name in skip:
+                continue
+            if name in header.info:
+                raise GenomambaError(f"the input already has an INFO/{name} field; genomamba would overwrite it")
+            header.info.add(name, number, typ, desc)
+        for key, value in provenance.items():
+            header.add_meta(f"genomamba_{key}", _meta_value(value))
+        mode = {"vcf.gz": "wz", "bcf": "wb", "vcf": "w"}[fmt]
+        self.fmt = fmt
+        self.tmp_path = tmp_path
+        self._fh = pysam.VariantFile(str(tmp_path), mode, header=header, threads=max(1, threads))
+        self.n_records = 0
+
+    def write(self, rec, alleles: list[AlleleResult]) -> None:
+        rec.translate(self._fh.header)
+        if alleles and self.supervised:
+            rec.info["GM_DELTA"] = tuple(a.llr for a in alleles)
+        elif alleles:
+            rec.info["GM_LLR"] = tuple(a.llr for a in alleles)
+            rec.info["GM_LLR_FWD"] = tuple(a.llr_fwd for a in alleles)
+            rec.info["GM_LLR_REV"] = tuple(a.llr_rev for a in alleles)
+            rec.info["GM_KIND"] = tuple(a.kind for a in alleles)
+            rec.info["GM_FLAG"] = tuple(a.flag_text for a in alleles)
+        self._fh.write(rec)
+        self.n_records += 1
+
+    def finish(self, index_ready: bool, index_tmp: Path | None, workdir: Path) -> None:
+        """Close; sort if the records are not in index order; build the index at ``index_tmp``."""
+        import pysam
+        import pysam.bcftools
+
+        self._fh.close()
+        if self.fmt == "vcf":
+            return
+        if not index_ready:
+            # bcftools sort spills to ``workdir`` in bounded memory; output order then follows the header contigs
+            log.info("input is not sorted: sorting the output (bcftools sort) so that it can be indexed")
+            sorted_tmp = workdir / ("sorted" + (".bcf" if self.fmt == "bcf" else ".vcf.gz"))
+            sort_tmp = workdir / "sort_tmp"
+            sort_tmp.mkdir(exist_ok=True)
+            pysam.bcftools.sort(
+                "-m", "512M", "-T", str(sort_tmp), "-O", "b" if self.fmt == "bcf" else "z",
+                "-o", str(sorted_tmp), str(self.tmp_path), catch_stdout=False,
+            )  # fmt: skip
+            shutil.move(str(sorted_tmp), str(self.tmp_path))
+        if index_tmp is None:
+            return
+        try:
+            if self.fmt == "bcf":
+                pysam.bcftools.index("--csi", "-f", "-o", str(index_tmp), str(self.tmp_path), catch_stdout=False)
+            else:
+                pysam.tabix_index(str(self.tmp_path), preset="vcf", force=True, index=str(index_tmp))
+        except (OSError, pysam.utils.SamtoolsError) as exc:
+            # TBI cannot hold contigs longer than 2^29: fall back to CSI explicitly (and say so)
+            if self.fmt == "vcf.gz":
+                log.info("tabix (.tbi) index failed (%s); building a CSI index instead", exc)
+                pysam.tabix_index(str(self.tmp_path), preset="vcf", force=True, index=str(index_tmp), csi=True)
+            else:
+                raise GenomambaError(f"cannot index the output ({exc})", self.tmp_path) from None
+
+
+class TableWriter:
+    """One row per ALT allele: chrom, pos (1-based), id, ref, alt, kind, llr, llr_fwd, llr_rev, flags, + kept
+    INFO fields. TSV: provenance as leading '#' lines; Parquet: provenance in the file's key-value metadata."""
+
+    def __init__(
+        self, tmp_path: Path, fmt: str, provenance: dict[str, object], keep_info: list[str], supervised: bool = False
+    ):
+        import pyarrow as pa
+
+        self.fmt = fmt
+        self.tmp_path = tmp_path
+        self.keep_info = list(keep_info)
+        self.columns = ["chrom", "pos", "id", "ref", "alt", "kind", "llr", "llr_fwd", "llr_rev", "flags"]
+        if supervised:  # same layout, the score column named for what it is
+            self.columns[6:9] = ["delta", "delta_fwd", "delta_rev"]
+        self.columns += self.keep_info
+        types = {c: pa.float64() for c in self.columns[6:9]}
+        types["pos"] = pa.int64()
+        self.schema = pa.schema([(c, types.get(c, pa.string())) for c in self.columns])
+        self._rows: dict[str, list] = {c: [] for c in self.columns}
+        self.n_records = 0
+        if fmt == "tsv":
+            self._fh = open(tmp_path, "w")
+            for key, value in provenance.items():
+                self._fh.write(f"#genomamba_{key}={_meta_value(value)}\n")
+            self._fh.write("\t".join(self.columns) + "\n")
+        else:
+            import pyarrow.parquet as pq
+
+            meta = {f"genomamba_{k}": _meta_value(v) for k, v in provenance.items()}
+            self.schema = self.schema.with_metadata(meta)
+            self._fh = pq.ParquetWriter(str(tmp_path), self.schema)
+
+    def write(self, rec, alleles: list[AlleleResult]) -> None:
+        info = [self._info_value(rec, k) for k in self.keep_info]
+        rows = alleles or [AlleleResult(alt=".", kind="missing", flags=["MISSING_ALT"])]
+        for a in rows:
+            for col, val in zip(self.columns[:10], (rec.chrom, rec.pos, rec.id or ".", rec.ref, a.alt, a.kind,
+                                                    a.llr, a.llr_fwd, a.llr_rev, a.flag_text)):  # fmt: skip
+                self._rows[col].append(val)
+            for col, val in zip(self.keep_info, info):
+                self._rows[col].append(val)
+        self.n_records += 1
+        if len(self._rows["chrom"]) >= 50_000:
+            self.flush()
+
+    @staticmethod
+    def _info_value(rec, key: str) -> str | None:
+        if key not in rec.info:
+            return None
+        value = rec.info[key]
+        if isinstance(value, tuple):
+            return ",".join("." if v is None else str(v) for v in value)
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    def flush(self) -> None:
+        if not self._rows["chrom"]:
+            return
+        if self.fmt == "tsv":
+            for row in zip(*(self._rows[c] for c in self.columns)):
+                self._fh.write("\t".join(_tsv(v) for v in row) + "\n")
+        else:
+            import pyarrow as pa
+
+            self._fh.write_table(pa.table(self._rows, schema=self.schema))
+        self._rows = {c: [] for c in self.columns}
+
+    def finish(self, index_ready: bool, index_tmp: Path | None, workdir: Path) -> None:
+        self.flush()
+        self._fh.close()
+
+
+def _tsv(value: object) -> str:
+    if value is None:
+        return "NA"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value).replace("\t", " ")
