@@ -17,7 +17,18 @@ from genomamba import __version__
 from genomamba.errors import GenomambaError
 
 # module names under genomamba.cli, in the order they appear in --help
-COMMANDS = ("genomes", "windows", "summarize")
+COMMANDS = (
+    "genomes",
+    "windows",
+    "pretrain",
+    "summarize",
+    "score_vcf",
+    "evaluate_vep",
+    "make_task",
+    "finetune",
+    "predict",
+    "evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

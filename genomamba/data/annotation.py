@@ -72,7 +72,9 @@ def _attributes(text: str, gtf: bool) -> dict[str, str]:
     return out
 
 
-def read_transcripts(path: str | Path, transcript_types: tuple[str, ...] = DEFAULT_TRANSCRIPT_TYPES) -> list[Transcript]:
+def read_transcripts(
+    path: str | Path, transcript_types: tuple[str, ...] = DEFAULT_TRANSCRIPT_TYPES
+) -> list[Transcript]:
     """Transcripts (with exons) from GFF3 or GTF (gzip allowed); format decided by the attribute syntax.
 
     GFF3: features whose type is in ``transcript_types`` (ID, Parent = gene), exons by Parent.
@@ -251,7 +253,7 @@ def drop_cross_split_overlaps(table: pl.DataFrame) -> pl.DataFrame:
 def check_split_overlap(table: pl.DataFrame) -> int:
     """Number of (element, element) pairs from different splits that overlap (0 for a clean split)."""
     n = 0
-    for (chrom,), part in table.group_by(["chrom"]):
+    for _, part in table.group_by(["chrom"]):
         part = part.sort("start")
         s, e, sp = part["start"].to_numpy(), part["end"].to_numpy(), part["split"].to_list()
         for i in range(len(s)):
@@ -278,8 +280,16 @@ class PromoterTaskConfig:
 
 
 def _sample_background(
-    genome, chroms: list[str], n_wanted: int, width: int, blocked: dict[str, np.ndarray], target_gc: np.ndarray,
-    cfg_bins: int, max_n_fraction: float, rng: np.random.Generator, match_gc: bool,
+    genome,
+    chroms: list[str],
+    n_wanted: int,
+    width: int,
+    blocked: dict[str, np.ndarray],
+    target_gc: np.ndarray,
+    cfg_bins: int,
+    max_n_fraction: float,
+    rng: np.random.Generator,
+    match_gc: bool,
 ) -> list[tuple[str, int, int, str, float]]:
     """Background windows avoiding ``blocked`` bases, GC-matched to ``target_gc`` quantile bins if ``match_gc``."""
     prefixes = {c: _gc_prefix(genome.fetch(c, 0, genome.contigs[c])) for c in chroms}
@@ -290,8 +300,9 @@ def _sample_background(
     weights = np.clip(lengths, 0, None) / np.clip(lengths, 0, None).sum()
     edges = np.quantile(target_gc, np.linspace(0, 1, cfg_bins + 1)) if match_gc else np.array([0.0, 1.0])
     edges[0], edges[-1] = -np.inf, np.inf
-    want = np.bincount(np.clip(np.searchsorted(edges, target_gc, side="right") - 1, 0, len(edges) - 2),
-                       minlength=len(edges) - 1)
+    want = np.bincount(
+        np.clip(np.searchsorted(edges, target_gc, side="right") - 1, 0, len(edges) - 2), minlength=len(edges) - 1
+    )
     want = np.maximum(np.round(want / max(want.sum(), 1) * n_wanted).astype(int), 0)
     out: list[tuple[str, int, int, str, float]] = []
     taken: dict[str, list[int]] = {}
@@ -361,7 +372,15 @@ def build_promoters(genome, transcripts: list[Transcript], cfg: PromoterTaskConf
     chroms = sorted({r[0] for r in rows})
     n_neg = int(round(cfg.negatives_per_positive * len(rows)))
     negatives = _sample_background(
-        genome, chroms, n_neg, cfg.window, blocked, np.asarray(gcs), cfg.gc_bins, cfg.max_n_fraction, rng,
+        genome,
+        chroms,
+        n_neg,
+        cfg.window,
+        blocked,
+        np.asarray(gcs),
+        cfg.gc_bins,
+        cfg.max_n_fraction,
+        rng,
         match_gc=cfg.background != "random",
     )
     table = pl.DataFrame(
@@ -407,11 +426,17 @@ def splice_sites(transcripts: list[Transcript]) -> set[tuple[str, int, str, str]
 
 
 # dinucleotide around a site in forward-strand letters: (offset of its first letter from the site, motif)
-_DECOY_MOTIFS = {("+", "donor"): (0, "GT"), ("+", "acceptor"): (-1, "AG"), ("-", "donor"): (-1, "AC"),
-                 ("-", "acceptor"): (0, "CT")}
+_DECOY_MOTIFS = {
+    ("+", "donor"): (0, "GT"),
+    ("+", "acceptor"): (-1, "AG"),
+    ("-", "donor"): (-1, "AC"),
+    ("-", "acceptor"): (0, "CT"),
+}
 
 
-def build_splice_sites(genome, transcripts: list[Transcript], cfg: SpliceTaskConfig, split: SplitConfig) -> pl.DataFrame:
+def build_splice_sites(
+    genome, transcripts: list[Transcript], cfg: SpliceTaskConfig, split: SplitConfig
+) -> pl.DataFrame:
     """Donor / acceptor windows from annotated introns and GT/AG-matched decoys inside transcripts, split."""
     rng = np.random.default_rng(cfg.seed)
     sites = splice_sites(transcripts)

@@ -119,7 +119,9 @@ class LabeledData:
                 lengths = np.fromiter((t.size for t in part.tokens), dtype=np.int64)
                 info.update(min_length=int(lengths.min()), max_length=int(lengths.max()))
                 if self.task != "regression":
-                    info["class_counts"] = np.bincount(part.labels[part.labels >= 0], minlength=len(self.classes)).tolist()
+                    info["class_counts"] = np.bincount(
+                        part.labels[part.labels >= 0], minlength=len(self.classes)
+                    ).tolist()
             out[name] = info
         return out
 
@@ -220,7 +222,9 @@ def _split_files(directory: Path) -> dict[str, Path]:
             raise GenomambaError(f"two files for split {split!r}: {found[split].name} and {p.name}", directory)
         found[split] = p
     if not found:
-        raise GenomambaError("no train/dev/val/test tables (.csv/.tsv/.parquet, optionally .gz) in directory", directory)
+        raise GenomambaError(
+            "no train/dev/val/test tables (.csv/.tsv/.parquet, optionally .gz) in directory", directory
+        )
     return found
 
 
@@ -242,9 +246,7 @@ def _load_frames(cfg: DataConfig, default_split: str | None = None) -> list[tupl
         for value, line in zip(raw, df["_line"].to_list()):
             split = SPLIT_ALIASES.get(value.lower())
             if split is None:
-                raise GenomambaError(
-                    f"unknown split {value!r} (expected train, dev/val or test)", path, f"line {line}"
-                )
+                raise GenomambaError(f"unknown split {value!r} (expected train, dev/val or test)", path, f"line {line}")
             norm.append(split)
         df = df.with_columns(pl.Series("_split", norm))
     elif cfg.resplit == "all":
@@ -292,9 +294,7 @@ def fetch_interval(genome, chrom: str, start: int, end: int, strand: str, flank:
     lo, hi = start - flank, end + flank
     seq = encode(genome.fetch(chrom, max(lo, 0), min(hi, length)))
     if lo < 0 or hi > length:
-        seq = np.concatenate(
-            [np.full(max(-lo, 0), N, np.uint8), seq, np.full(max(hi - length, 0), N, np.uint8)]
-        )
+        seq = np.concatenate([np.full(max(-lo, 0), N, np.uint8), seq, np.full(max(hi - length, 0), N, np.uint8)])
     return reverse_complement(seq) if strand == "-" else seq
 
 
@@ -422,8 +422,10 @@ def load_labeled(cfg: DataConfig, *, require_labels: bool = True, default_split:
         task = _infer_task(basis)
     if unlabeled:
         classes = [] if task == "regression" else [_canonical_label(c) for c in cfg.classes]
-        labels = np.full(len(rows_label), np.nan, np.float32) if task == "regression" else np.full(
-            len(rows_label), -1, np.int64
+        labels = (
+            np.full(len(rows_label), np.nan, np.float32)
+            if task == "regression"
+            else np.full(len(rows_label), -1, np.int64)
         )
     elif task == "regression":
         classes = []

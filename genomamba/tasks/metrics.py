@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -136,10 +135,19 @@ def write_metrics(json_path: str | os.PathLike, tsv_path: str | os.PathLike | No
         tmp.write_text("\n".join(lines) + "\n")
 
 
-def plot_binary_curves(
-    labels: np.ndarray, scores: np.ndarray, roc_path: str | os.PathLike, pr_path: str | os.PathLike, title: str
+def plot_curves(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    roc_path: str | os.PathLike,
+    pr_path: str | os.PathLike,
+    title: str,
+    classes: list[str] | None = None,
 ) -> None:
-    """ROC and precision-recall curves (PNG, matplotlib Agg) for binary labels (n,) and P(positive) scores (n,)."""
+    """ROC and precision-recall curves as PNGs (matplotlib Agg).
+
+    Binary: ``labels`` (n,) in {0, 1}, ``scores`` (n,) = P(positive), one curve each. Multi-class: ``scores`` (n, K)
+    probabilities, one one-vs-rest curve per class present, named by ``classes``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,33 +156,33 @@ def plot_binary_curves(
 
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
-    fpr, tpr, _ = skm.roc_curve(labels, scores)
-    prec, rec, _ = skm.precision_recall_curve(labels, scores)
-    auroc = skm.roc_auc_score(labels, scores)
-    auprc = skm.average_precision_score(labels, scores)
-    base = float(np.mean(labels))
-    for path, draw in (
-        (
-            roc_path,
-            lambda ax: (
-                ax.plot(fpr, tpr, label=f"AUROC {auroc:.3f}"),
-                ax.plot([0, 1], [0, 1], "--", color="grey", label="chance"),
-                ax.set(xlabel="false positive rate", ylabel="true positive rate"),
-            ),
-        ),
-        (
-            pr_path,
-            lambda ax: (
-                ax.step(rec, prec, where="post", label=f"AUPRC {auprc:.3f}"),
-                ax.axhline(base, ls="--", color="grey", label=f"positive rate {base:.3f}"),
-                ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02)),
-            ),
-        ),
-    ):
-        fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
-        draw(ax)
+    if scores.ndim == 1:
+        curves = [("", labels, scores)]
+    else:
+        names = classes or [str(k) for k in range(scores.shape[1])]
+        curves = [(f"{names[k]}: ", (labels == k).astype(int), scores[:, k]) for k in np.unique(labels)]
+    figs = {}
+    for kind in ("roc", "pr"):
+        figs[kind] = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    for name, y, s in curves:
+        if np.unique(y).size < 2:
+            continue
+        fpr, tpr, _ = skm.roc_curve(y, s)
+        prec, rec, _ = skm.precision_recall_curve(y, s)
+        figs["roc"][1].plot(fpr, tpr, label=f"{name}AUROC {skm.roc_auc_score(y, s):.3f}")
+        figs["pr"][1].step(rec, prec, where="post", label=f"{name}AUPRC {skm.average_precision_score(y, s):.3f}")
+    ax = figs["roc"][1]
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate")
+    ax = figs["pr"][1]
+    if scores.ndim == 1:
+        base = float(np.mean(labels))
+        ax.axhline(base, ls="--", color="grey", label=f"positive rate {base:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    for kind, path in (("roc", roc_path), ("pr", pr_path)):
+        fig, ax = figs[kind]
         ax.set_title(title, fontsize=9)
-        ax.legend(loc="lower right" if path == roc_path else "upper right", fontsize=8)
+        ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7)
         fig.tight_layout()
         with atomic_file(path) as tmp:
             fig.savefig(tmp, format="png")
@@ -190,6 +198,5 @@ __all__ = [
     "compute_metrics",
     "primary_value",
     "write_metrics",
-    "plot_binary_curves",
-    "Path",
+    "plot_curves",
 ]

