@@ -21,9 +21,9 @@ def test_editable_install_maps_kernels_folder():
 
 def test_every_subpackage_is_listed():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "genomamba").rglob("__init__.py")
-    } | {"genomamba_kernels"}
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "genomamba").rglob("__init__.py")} | {
+        "genomamba_kernels"
+    }
     assert found == listed
 
 
@@ -39,9 +39,7 @@ def test_regular_wheel_install(tmp_path):
     assert "genomamba_kernels/__init__.py" in names
     assert not any(n.startswith("kernels/") for n in names)  # never a top-level `kernels` package
     assert "genomamba/resources/genomes/yeast_chrI/ScerR64_I.fna.gz" in names
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, wheel], check=True
-    )
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, wheel], check=True)
     # import from the installed copy, not the source tree: the target dir goes first on sys.path
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import genomamba_kernels, genomamba;"
