@@ -16,6 +16,7 @@ FASTA parsing happens in the training loop.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -114,7 +115,12 @@ class TrainCrops(Dataset):
         seed: int,
     ):
         self.root, self.cfg, self.objective = root, cfg, objective
-        self.random_strand, self.accumulate, self.total, self.seed = random_strand, accumulate, total_micro_batches, seed
+        self.random_strand, self.accumulate, self.total, self.seed = (
+            random_strand,
+            accumulate,
+            total_micro_batches,
+            seed,
+        )
         self.rank = 0
         self._tokens = self._softmask = None
         # per stage length: eligible windows and the cumulative count of valid crop starts
@@ -200,7 +206,9 @@ class EvalTiles(Dataset):
         tokens = np.stack([self._tokens[o : o + self.length] for o in offs])
         soft = np.stack([self._softmask[o : o + self.length] for o in offs])
         # MLM scoring groups: a fixed random partition of each tile's positions (seeded by the tile offset)
-        groups = np.stack([np.random.default_rng([self.seed, int(o)]).integers(0, self.n_groups, self.length) for o in offs])
+        groups = np.stack(
+            [np.random.default_rng([self.seed, int(o)]).integers(0, self.n_groups, self.length) for o in offs]
+        )
         valid = tokens < N
         return {
             "input_ids": torch.from_numpy(tokens.astype(np.int64)),
@@ -211,17 +219,18 @@ class EvalTiles(Dataset):
         }
 
 
-class _RangeSampler(Sampler[int]):
-    """Indices ``start .. stop-1`` in order; resuming at micro-batch ``start`` continues the stream exactly."""
+class _StreamSampler(Sampler[int]):
+    """Micro-batch indices ``start, start+1, ...`` without end (no ``__len__``).
 
-    def __init__(self, start: int, stop: int):
-        self.start, self.stop = start, stop
+    Training length is set by ``max_steps`` alone: Lightning sees one endless epoch, so a resumed run never hits
+    an epoch boundary that would restart the stream, and its restored batch counter stays equal to ``start``.
+    """
+
+    def __init__(self, start: int):
+        self.start = start
 
     def __iter__(self):
-        return iter(range(self.start, self.stop))
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
+        return itertools.count(self.start)
 
 
 def _even_subset(n: int, k: int) -> np.ndarray:
@@ -348,10 +357,10 @@ class PretrainDataModule:
         )
         ds.rank = rank
         step = int(self.trainer.global_step) if self.trainer is not None else 0
-        start = min(step * self.accumulate, total)
+        start = step * self.accumulate
         if start:
             log.info("resuming the training stream at optimizer step %d (micro-batch %d)", step, start)
-        return self._loader(ds, _RangeSampler(start, total))
+        return self._loader(ds, _StreamSampler(start))
 
     def eval_dataloader(self, split: str) -> DataLoader:
         self.check()

@@ -1,4 +1,5 @@
-"""k-mer baselines for pretraining: smoothed Markov models fitted on the train split, scored on the val/test tiles.
+"""k-mer baselines for pretraining: smoothed Markov models fitted on the train split, scored on the val/test
+tiles.
 
 Two families, so a user sees at once whether a model learned more than k-mer statistics:
 
@@ -6,12 +7,13 @@ Two families, so a user sees at once whether a model learned more than k-mer sta
 * two-sided order k (k = 1..4): P(x_p | x_{p-k} .. x_{p-1}, x_{p+1} .. x_{p+k}), what a bidirectional model sees
   at its nearest positions.
 
-Counting is vectorised: a k-mer context is a base-4 integer code built from shifted copies of the token array, and
-``np.bincount(code * 4 + target)`` fills the (4**ctx, 4) table in one pass. Train counts use both strands (the model
-trains on both). Smoothing is hierarchical: order k is a Dirichlet prior (strength ``alpha``) centred on order k-1,
-order 0 on the uniform distribution; ``alpha`` is chosen per order by 2-fold cross-validation on the train
-split (``evaluate_baselines(alpha=None)``), never on val/test. A context crossing N, a window edge or a tile edge backs off to the longest
-clean context (a model scoring a tile cannot see past it either), so every non-N position gets a prediction.
+Counting is vectorised: a k-mer context is a base-4 integer code built from shifted copies of the token array,
+and ``np.bincount(code * 4 + target)`` fills the (4**ctx, 4) table in one pass. Train counts use both strands
+(the model trains on both). Smoothing is hierarchical: order k is a Dirichlet prior (strength ``alpha``)
+centred on order k-1, order 0 on the uniform distribution; ``alpha`` is chosen per order by 2-fold cross-
+validation on the train split (``evaluate_baselines(alpha=None)``), never on val/test. A context crossing N, a
+window edge or a tile edge backs off to the longest clean context (a model scoring a tile cannot see past it
+either), so every non-N position gets a prediction.
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""``genomamba pretrain``: train a model on a windows directory; writes a self-describing checkpoint directory."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pretrain",
+        help="pretrain a model on a windows directory (Lightning; CPU, GPU, DDP)",
+        description=(
+            "Pretrain on the output of `genomamba windows`. Writes OUT/best and OUT/last (model directories for "
+            "finetune/score), OUT/lightning/last.ckpt (for --resume), OUT/logs, OUT/baselines.json and "
+            "OUT/summary.json (bits/base of the model vs k-mer baselines on the same val/test tiles)."
+        ),
+    )
+    p.add_argument("--config", help="pretraining YAML (e.g. configs/pretrain/demo.yaml); defaults otherwise")
+    p.add_argument("--windows", required=True, help="directory written by `genomamba windows`")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from lightning/last.ckpt")
+    p.add_argument(
+        "--progress-bar", action=argparse.BooleanOptionalAction, default=None, help="default: on when stderr is a TTY"
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. trainer.max_steps=50")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from genomamba.tasks.pretrain_run import format_table, run_pretraining
+
+    summary = run_pretraining(args.config, args.overrides, args.windows, args.out, args.resume, args.progress_bar)
+    if summary:
+        print(f"pretrained {summary['steps']} steps in {summary['wall_seconds']:.0f} s -> {args.out}")
+        print(format_table(summary))
+    return 0

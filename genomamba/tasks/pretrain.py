@@ -1,0 +1,213 @@
+"""Pretraining task: typed configuration and the LightningModule (objectives, metrics, optimizer).
+
+Objectives follow the model design: ``fusion: head`` predicts every non-N position from both sides (no masking);
+``fusion: layer`` (BiMamba, each position sees itself) trains with BERT-style MLM (15%, 80/10/10). The loss is the
+cross-entropy over the four nucleotides, weighted per position (soft-masked bases ``softmask_weight``, N 0).
+
+Validation/test report bits per base over every non-N tile position (unweighted: the number people compare), the
+same on non-soft-masked positions only, and per-base accuracy. MLM models are scored on every position too: each
+tile's positions are split into ``round(1/mlm_probability)`` fixed groups and one pass masks one group.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+from genomamba.data.datamodule import DataConfig
+from genomamba.data.tokenizer import MASK
+from genomamba.tasks.optim import OptimConfig, build_optimizer
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class TrainerConfig:
+    """Run length, hardware and bookkeeping (the YAML ``trainer:`` section)."""
+
+    max_steps: int = 1000  # optimizer steps
+    max_time_minutes: float | None = None  # stop early at this wall time (checkpoints are still written)
+    accumulate_grad_batches: int = 1
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = 1  # processes per node (GPUs, or CPU processes with gloo)
+    num_nodes: int = 1
+    val_every_steps: int = 200
+    ckpt_every_steps: int = 200  # Lightning last.ckpt for --resume
+    log_every_steps: int = 10
+    threads: int | None = None  # torch intra-op threads per process; None: leave torch's default
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "accumulate_grad_batches", "devices", "num_nodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("val_every_steps", "ckpt_every_steps", "log_every_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+
+
+@dataclass
+class BaselineConfig:
+    """k-mer baselines scored on the val/test tiles (the YAML ``baselines:`` section)."""
+
+    enabled: bool = True
+    one_sided_orders: list[int] = field(default_factory=lambda: list(range(0, 9)))
+    two_sided_orders: list[int] = field(default_factory=lambda: list(range(1, 5)))
+    # Dirichlet smoothing strength towards the next lower order; null: chosen per order by 2-fold
+    # cross-validation on the train split
+    alpha: float | None = None
+
+    def __post_init__(self) -> None:
+        if any(k < 0 or k > 10 for k in self.one_sided_orders) or any(k < 1 or k > 5 for k in self.two_sided_orders):
+            raise ValueError("one_sided_orders must be in 0..10 and two_sided_orders in 1..5")
+        if self.alpha is not None and self.alpha <= 0:
+            raise ValueError("alpha must be > 0")
+
+
+@dataclass
+class PretrainConfig:
+    """Everything ``genomamba pretrain`` needs besides the windows directory and the output directory."""
+
+    model_config: str = "tiny"  # a name under configs/model/ or a path to a ModelConfig YAML
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields on top of model_config
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    seed: int = 0
+
+
+def model_config_path(name: str) -> Path:
+    """Resolve ``model_config``: an existing path, else ``configs/model/<name>.yaml`` of this source tree."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    root = Path(__file__).resolve().parents[2]
+    return root / "configs" / "model" / f"{name}.yaml"
+
+
+class PretrainModule(pl.LightningModule):
+    """Wraps a ``GenomambaModel``; hyperparameters are plain dicts so Lightning checkpoints load weights-only."""
+
+    def __init__(self, model_config: dict, optim: dict, data: dict, max_steps: int):
+        super().__init__()
+        self.save_hyperparameters()
+        from genomamba.config import from_dict
+        from genomamba.model import GenomambaModel, ModelConfig
+
+        self.model = GenomambaModel(from_dict(ModelConfig, model_config))
+        self.optim_cfg = from_dict(OptimConfig, optim)
+        self.data_cfg = from_dict(DataConfig, data)
+        self.objective = "mlm" if self.model.config.fusion == "layer" else "all"
+        self.max_steps = max_steps
+        self.best_val_bpb = math.inf  # restored from checkpoints, drives the "best" export
+        self._eval = None
+
+    # ---- losses ---------------------------------------------------------------------------------------------
+    def nucleotide_log_probs(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> (B, L, 4) fp32 log-probabilities over A, C, G, T."""
+        logits = self.model(input_ids)
+        return F.log_softmax(logits[..., :4].float(), dim=-1)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logp = self.nucleotide_log_probs(batch["input_ids"])
+        nll = -logp.gather(-1, batch["targets"].unsqueeze(-1)).squeeze(-1)  # (B, L)
+        w = batch["weights"]
+        loss = (nll * w).sum() / w.sum().clamp_min(1e-6)
+        if not torch.isfinite(loss):
+            # never train on (or average into the logs) a NaN/inf: it means a numerical or kernel bug
+            raise FloatingPointError(
+                f"non-finite training loss at step {self.global_step} (backend {self.model.config.backend!r})"
+            )
+        with torch.no_grad():
+            scored = w > 0
+            n = scored.sum().clamp_min(1)
+            acc = ((logp.argmax(-1) == batch["targets"]) & scored).sum() / n
+            bpb = (nll * scored).sum() / n / LN2
+        b, length = batch["input_ids"].shape
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", acc)
+        self.log("train/bits_per_base", bpb)
+        self.log("train/seq_len", float(length))
+        self.log("train/batch_size", float(b))
+        return loss
+
+    # ---- evaluation -----------------------------------------------------------------------------------------
+    def _eval_start(self) -> None:
+        # running sums: nll (nats) all, count all, correct all, nll unmasked, count unmasked
+        self._eval = torch.zeros(5, dtype=torch.float64, device=self.device)
+
+    def _eval_step(self, batch: dict) -> None:
+        ids, targets, valid, soft = batch["input_ids"], batch["targets"], batch["valid"], batch["softmask"]
+        if self.objective == "all":
+            passes = [(ids, valid)]
+        else:
+            group = batch["mlm_group"]
+            n_groups = int(round(1.0 / self.data_cfg.mlm_probability))
+            passes = []
+            for g in range(n_groups):
+                scored = valid & (group == g)
+                passes.append((torch.where(scored, torch.full_like(ids, MASK), ids), scored))
+        for inputs, scored in passes:
+            logp = self.nucleotide_log_probs(inputs)
+            nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double()
+            correct = (logp.argmax(-1) == targets) & scored
+            unmasked = scored & ~soft
+            self._eval += torch.stack(
+                [
+                    (nll * scored).sum(),
+                    scored.sum().double(),
+                    correct.sum().double(),
+                    (nll * unmasked).sum(),
+                    unmasked.sum().double(),
+                ]
+            )
+
+    def _eval_end(self, prefix: str) -> dict[str, float]:
+        sums = self.trainer.strategy.reduce(self._eval, reduce_op="sum")  # every rank scored its share of tiles
+        nll, n, correct, nll_u, n_u = (float(x) for x in sums)
+        metrics = {
+            f"{prefix}/bits_per_base": nll / max(n, 1) / LN2,
+            f"{prefix}/bits_per_base_unmasked": nll_u / max(n_u, 1) / LN2,
+            f"{prefix}/acc": correct / max(n, 1),
+            f"{prefix}/positions": n,
+        }
+        for k, v in metrics.items():
+            self.log(k, v, prog_bar=k.endswith("/bits_per_base"), sync_dist=False)
+        self.last_eval = metrics
+        return metrics
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    # ---- optimizer and checkpoint state ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt, sched = build_optimizer(self.model, self.optim_cfg, self.max_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["genomamba_best_val_bpb"] = self.best_val_bpb
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.best_val_bpb = float(checkpoint.get("genomamba_best_val_bpb", math.inf))
