@@ -1,7 +1,7 @@
 """BiMamba (as Caduceus): a forward mixer plus a mixer over the flipped sequence, combined by add or multiply.
 
-The reverse mixer runs with ``reverse=True`` (reversed conv taps, reverse scan) instead of flipping copies; with
-``bidirectional_weight_tie`` both directions share in_proj and out_proj, where most parameters are.
+The reverse mixer runs with ``reverse=True`` (reversed conv taps, reverse scan) instead of flipping copies;
+with ``bidirectional_weight_tie`` both directions share in_proj and out_proj, where most parameters are.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``ModelConfig``: the single source of model hyperparameters (names as in mamba-ssm and Caduceus).
 
-Loaded from ``configs/model/*.yaml`` with ``genomamba.config.load_config(ModelConfig, path, overrides)``; saved
-verbatim in every checkpoint's ``config.json``.
+Loaded from ``configs/model/*.yaml`` with ``genomamba.config.load_config(ModelConfig, path, overrides)``;
+saved verbatim in every checkpoint's ``config.json``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,15 @@ class ModelConfig:
     autocast_bf16: bool = True  # bf16 autocast when the input is on CUDA; CPU always runs fp32
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "n_layer", "d_state", "d_conv", "expand", "vocab_size", "pad_vocab_size_multiple"):
+        for name in (
+            "d_model",
+            "n_layer",
+            "d_state",
+            "d_conv",
+            "expand",
+            "vocab_size",
+            "pad_vocab_size_multiple",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if isinstance(self.dt_rank, str) and self.dt_rank != "auto":

@@ -1,14 +1,16 @@
-"""Depthwise causal conv1d that respects sequence boundaries, in either direction.
+"""Depthwise causal conv1d that respects sequence boundaries, in either direction, in (B, L, D) layout.
 
 Forward:  out[t] = bias + sum_k w[k] * x[t - (K-1-k)]   (taps from the past, as mamba-ssm's causal conv)
 Reverse:  out[t] = bias + sum_k w[k] * x[t + (K-1-k)]   (= flip -> forward conv -> flip, without the copies)
 A tap is dropped when it falls outside [0, L) or in another segment of ``seq_idx``.
+
+Computed as K shifted multiply-adds over the channels-last input (a view of in_proj's output): no padded or
+transposed copy of the sequence, which at long lengths costs more than the arithmetic.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from genomamba.model.segments import segment_ids
 
@@ -20,26 +22,20 @@ def causal_conv1d(
     seq_idx: torch.Tensor | None = None,
     reverse: bool = False,
 ) -> torch.Tensor:
-    """x: (B, D, L); weight: (D, K); bias: (D,) or None; seq_idx: (B, L) or None. Returns (B, D, L)."""
-    D, K = weight.shape
-    L = x.shape[-1]
+    """x: (B, L, D) (any strides); weight: (D, K); bias: (D,) or None; seq_idx: (B, L) or None.
+    Returns a new contiguous (B, L, D) tensor."""
+    K = weight.shape[1]
+    L = x.shape[1]
     weight = weight.to(x.dtype)
-    bias = None if bias is None else bias.to(x.dtype)
-    if seq_idx is None:
-        # fast path: one library conv over a zero-padded copy
-        if reverse:
-            return F.conv1d(F.pad(x, (0, K - 1)), weight.flip(-1).unsqueeze(1), bias, groups=D)
-        return F.conv1d(F.pad(x, (K - 1, 0)), weight.unsqueeze(1), bias, groups=D)
-    seg = segment_ids(seq_idx)  # (B, L) non-decreasing
-    out = x * weight[:, K - 1, None]  # tap at distance 0
+    # tap at distance 0 (and the bias) in one pass
+    out = x * weight[:, K - 1] if bias is None else torch.addcmul(bias.to(x.dtype), x, weight[:, K - 1])
+    seg = None if seq_idx is None else segment_ids(seq_idx)  # (B, L) non-decreasing
     for s in range(1, min(K, L)):
-        if reverse:  # x[t + s], same segment iff seg[t + s] == seg[t]
-            shifted = F.pad(x[..., s:], (0, s))
-            same = F.pad(seg[:, s:] == seg[:, :-s], (0, s), value=False)
-        else:  # x[t - s]
-            shifted = F.pad(x[..., :-s], (s, 0))
-            same = F.pad(seg[:, s:] == seg[:, :-s], (s, 0), value=False)
-        out = out + shifted * same[:, None, :].to(x.dtype) * weight[:, K - 1 - s, None]
-    if bias is not None:
-        out = out + bias[:, None]
+        w = weight[:, K - 1 - s]
+        # forward: out[t] += w * x[t - s]; reverse: out[t] += w * x[t + s]
+        dst, src = (out[:, : L - s], x[:, s:]) if reverse else (out[:, s:], x[:, : L - s])
+        if seg is not None:
+            same = (seg[:, s:] == seg[:, : L - s]).unsqueeze(-1)  # (B, L - s, 1): both ends in one segment
+            src = src * same.to(x.dtype)
+        dst.addcmul_(src, w)
     return out

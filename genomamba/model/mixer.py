@@ -26,7 +26,7 @@ class MambaMixer(nn.Module):
         self.d_inner, self.d_state, self.dt_rank = d_inner, d_state, config.dt_rank_value
         self.backend = config.backend
         self.in_proj = in_proj if in_proj is not None else nn.Linear(d_model, 2 * d_inner, bias=config.bias)
-        # depthwise conv taps (d_inner, d_conv); applied by causal_conv1d so boundaries and direction are handled
+        # depthwise conv taps (d_inner, d_conv), applied by causal_conv1d (handles boundaries and direction)
         self.conv_weight = nn.Parameter(torch.empty(d_inner, config.d_conv))
         self.conv_bias = nn.Parameter(torch.zeros(d_inner)) if config.conv_bias else None
         self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state, bias=False)
@@ -65,24 +65,23 @@ class MambaMixer(nn.Module):
                 nn.init.kaiming_uniform_(self.out_proj.weight, a=math.sqrt(5))
                 self.out_proj.weight /= math.sqrt(config.n_layer)
 
-    def forward(
-        self, hidden: torch.Tensor, seq_idx: torch.Tensor | None = None, reverse: bool = False
-    ) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, seq_idx: torch.Tensor | None = None, reverse: bool = False) -> torch.Tensor:
         """hidden: (B, L, d_model); seq_idx: (B, L) or None. Returns (B, L, d_model)."""
         xz = self.in_proj(hidden)  # (B, L, 2 * d_inner)
-        x, z = xz.transpose(1, 2).chunk(2, dim=1)  # views (B, d_inner, L)
+        x, z = xz.chunk(2, dim=-1)  # views (B, L, d_inner)
         x = F.silu(causal_conv1d(x, self.conv_weight, self.conv_bias, seq_idx=seq_idx, reverse=reverse))
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (B, L, dt_rank + 2 * d_state)
+        x_dbl = self.x_proj(x)  # (B, L, dt_rank + 2 * d_state)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # (B, d_inner, L); bias goes to the op
+        delta = F.linear(dt, self.dt_proj.weight)  # (B, L, d_inner); the bias goes to the op
+        # the op takes (batch, channels, length) views of these channels-last tensors: no copies
         y = selective_scan(
-            x,
-            delta,
+            x.transpose(1, 2),
+            delta.transpose(1, 2),
             -torch.exp(self.A_log.float()),  # (d_inner, d_state)
             B.transpose(1, 2),  # (B, d_state, L)
             C.transpose(1, 2),
             D=self.D.float(),
-            z=z,
+            z=z.transpose(1, 2),
             delta_bias=self.dt_proj.bias.float(),
             delta_softplus=True,
             reverse=reverse,

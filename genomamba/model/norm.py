@@ -13,7 +13,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (..., dim) -> (..., dim). ``weight`` overrides the gain (the RC-PS wrapper passes it flipped)."""
+        """x: (..., dim) -> (..., dim). ``weight`` overrides the gain (RC-PS passes it flipped)."""
         w = self.weight if weight is None else weight
         xf = x.float()
         y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * w.float()

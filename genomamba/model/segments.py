@@ -1,4 +1,4 @@
-"""Sequence-boundary helpers: ``seq_idx`` (B, L) labels which packed sequence (or padding run) a position is in.
+"""Sequence-boundary helpers: ``seq_idx`` (B, L) says which packed sequence (or padding run) holds a position.
 
 A boundary is wherever ``seq_idx`` changes between neighbouring positions (the same rule the scan op uses), so
 labels need not be unique: ``[0, 0, 1, 0, 0]`` is three segments.

@@ -1,0 +1,69 @@
+"""Embedding -> n_layer pre-norm residual blocks (fp32 residual stream) -> final RMSNorm.
+
+The mixer of each block is a BiMamba (fusion "layer") or a causal Mamba mixer (fusion "head"); with rc "ps"
+the embedding, mixers and norms are wrapped in their RC-PS forms and the stream is 2 * d_model wide.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from genomamba.model.bimamba import BiMambaMixer
+from genomamba.model.config import ModelConfig
+from genomamba.model.mixer import MambaMixer
+from genomamba.model.norm import RMSNorm
+from genomamba.model.rc import RCPSEmbedding, RCPSMixer, RCPSNorm, complement_table
+
+
+class Block(nn.Module):
+    """residual = residual + mixer(norm(residual)); the residual stays fp32 under autocast."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        mixer: nn.Module = BiMambaMixer(config) if config.fusion == "layer" else MambaMixer(config)
+        norm: nn.Module = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        if config.rc == "ps":
+            mixer, norm = RCPSMixer(mixer), RCPSNorm(norm)
+        self.mixer, self.norm = mixer, norm
+        self.residual_in_fp32 = config.residual_in_fp32
+
+    def forward(self, residual: torch.Tensor, seq_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """residual: (B, L, H) -> (B, L, H)."""
+        out = self.mixer(self.norm(residual), seq_idx)
+        if self.residual_in_fp32:
+            return residual.float() + out.float()
+        return residual.to(out.dtype) + out
+
+
+class Backbone(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        embedding = nn.Embedding(config.padded_vocab_size, config.d_model)
+        nn.init.normal_(embedding.weight, std=config.initializer_range)
+        self.embedding: nn.Module = (
+            RCPSEmbedding(embedding, complement_table(config.padded_vocab_size)) if config.rc == "ps" else embedding
+        )
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        self.norm_f: nn.Module = RCPSNorm(norm_f) if config.rc == "ps" else norm_f
+
+    @property
+    def embedding_weight(self) -> torch.Tensor:
+        """(padded_vocab, d_model), tied to the LM head."""
+        return self.embedding.weight
+
+    def forward(self, input_ids: torch.Tensor, seq_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids: (B, L) int64 -> normed hidden (B, L, d_model), or (B, L, 2 * d_model) with rc "ps"."""
+        residual = self.embedding(input_ids)
+        if self.config.residual_in_fp32:
+            residual = residual.float()
+        use_ckpt = self.config.checkpointing and torch.is_grad_enabled()
+        for layer in self.layers:
+            if use_ckpt:
+                residual = checkpoint(layer, residual, seq_idx, use_reentrant=False)
+            else:
+                residual = layer(residual, seq_idx)
+        return self.norm_f(residual)
