@@ -1,5 +1,6 @@
 # Helpers shared by all .smk files (config defaults, paths, input functions). No ML logic here.
 import re
+import shlex
 import sys
 from importlib import resources
 from pathlib import Path
@@ -54,7 +55,7 @@ def pretrain_overrides():
     extra = list(pre.get("overrides", []))
     if pre.get("devices", 1) > 1 or pre.get("nodes", 1) > 1:
         extra += [f"trainer.devices={pre.get('devices', 1)}", f"trainer.num_nodes={pre.get('nodes', 1)}"]
-    return extra
+    return [shlex.quote(item) for item in extra]
 
 
 def annotation_arg(genome):

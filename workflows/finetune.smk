@@ -35,6 +35,7 @@ rule finetune:
         fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
         pretrained=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
         out=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
+        overrides=lambda wc: " ".join(shlex.quote(o) for o in section("finetune").get("overrides", [])),
     log:
         f"{RESULTS}/logs/finetune/{{genome}}.{{task}}.log",
     benchmark:
@@ -48,7 +49,7 @@ rule finetune:
         "envs/genomamba.yaml"
     shell:
         "{params.cli} finetune --config {params.config} --data {input.task} --fasta {params.fasta} "
-        "--pretrained {params.pretrained} --out {params.out} > {log} 2>&1"
+        "--pretrained {params.pretrained} --out {params.out} {params.overrides} > {log} 2>&1"
 
 
 rule finetune_evaluate:

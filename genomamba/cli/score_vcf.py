@@ -20,7 +20,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("--vcf", required=True, help="input .vcf, .vcf.gz (bgzip or gzip) or .bcf")
-    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) the VCF was called against")
+    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) the VCF was called against, or a genome name")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--checkpoint",
@@ -74,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("per_variant=true")
     if args.keep_info:
         overrides.append(f"keep_info=[{','.join(x.strip() for x in args.keep_info.split(','))}]")
+    from genomamba.data.genomes import resolve_genome
+
     config = load_config(ScoreVcfConfig, args.config, overrides)
     command = "genomamba " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    fasta, _ = resolve_genome(args.fasta)  # a FASTA path, or a genome name such as yeast_chrI
     summary = score_vcf(
         args.vcf,
-        args.fasta,
+        fasta,
         args.out,
         config,
         checkpoint=args.checkpoint,

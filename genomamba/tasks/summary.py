@@ -35,17 +35,52 @@ def flatten_numbers(data, prefix: str = "", depth: int = 4) -> Iterable[tuple[st
             yield from flatten_numbers(value, f"{prefix}.{key}" if prefix else str(key), depth - 1)
 
 
+def headline(data: dict) -> dict[str, float]:
+    """The headline numbers of one stage's JSON, recognised by its shape (windows QC, pretraining summary,
+    fine-tuning metrics, VEP metrics); any other JSON contributes all of its numeric leaves."""
+    out: dict[str, float] = {}
+    if "totals" in data and "splits" in data:  # genomamba windows qc.json
+        out["windows kept"] = data["totals"]["kept"]
+        for name, split in data["splits"].items():
+            out[f"{name} windows"] = split["windows"]
+    elif "best_val_bits_per_base" in data:  # genomamba pretrain summary.json
+        out["steps"] = data.get("steps")
+        out["val bits/base (model)"] = data["best_val_bits_per_base"]
+        out["test bits/base (model)"] = data.get("test_best_model", {}).get("test/bits_per_base")
+        for family in ("one_sided", "two_sided"):
+            best = data.get(f"test_vs_best_{family}")
+            if best:
+                out[f"test bits/base (best {family} k-mer: {best['baseline']})"] = best["baseline_bits_per_base"]
+        out["wall seconds"] = data.get("wall_seconds")
+    elif isinstance(data.get("results"), list) and data["results"] and "metrics" in data["results"][0]:
+        for row in data["results"]:  # genomamba evaluate metrics.json
+            for key in ("auroc", "auprc", "mcc", "spearman", "pearson", "r2"):
+                if key in row["metrics"]:
+                    out[f"{row['model']} {row['split']} {key}"] = row["metrics"][key]
+    elif isinstance(data.get("results"), list) and data["results"] and "comparison" in data["results"][0]:
+        for row in data["results"]:  # genomamba evaluate-vep vep_metrics.json
+            if row["comparison"] == "overall" or row["comparison"].startswith("contrast:"):
+                out[f"{row['scores']} {row['comparison']} auroc"] = row.get("auroc")
+    else:
+        out = dict(flatten_numbers(data))
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+
+
 def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_json: Path) -> dict:
-    """Write a text table and a JSON of the selected numbers.
+    """Write a text table and a JSON of the headline numbers of each stage.
 
     Args:
-        metrics: ``(label, json_path, keys)``; ``keys`` are dotted keys to report (all numeric leaves if empty).
+        metrics: ``(label, json_path, keys)``; ``keys`` selects dotted keys of the JSON's numeric leaves instead
+            of its headline numbers.
     """
     summary: dict[str, dict[str, float]] = {}
     for label, path, keys in metrics:
-        numbers = dict(flatten_numbers(_load(path)))
-        chosen = {k: numbers[k] for k in keys if k in numbers} if keys else numbers
-        summary[label] = chosen
+        data = _load(path)
+        if keys:
+            numbers = dict(flatten_numbers(data))
+            summary[label] = {k: numbers[k] for k in keys if k in numbers}
+        else:
+            summary[label] = headline(data)
     lines = ["genomamba results", "================="]
     for label, numbers in summary.items():
         lines.append(f"\n[{label}]")
