@@ -20,7 +20,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("--vcf", required=True, help="input .vcf, .vcf.gz (bgzip or gzip) or .bcf")
-    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) the VCF was called against, or a genome name")
+    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) of the VCF, or a genome name")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--checkpoint",
