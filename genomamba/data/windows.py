@@ -247,7 +247,8 @@ class _IntervalCounter:
         return cum[:, np.searchsorted(self.cuts, ends)] - cum[:, np.searchsorted(self.cuts, starts)]
 
 
-def _md5_file(path: Path, chunk: int = 1 << 24) -> str:
+def file_md5(path: Path, chunk: int = 1 << 24) -> str:
+    """MD5 of a file, read in bounded chunks (the checksums windows and pretraining record)."""
     digest = hashlib.md5()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -409,7 +410,7 @@ def _qc_report(genome, genome_name, cfg, segments, per_chrom, windows, warnings)
         "genome": {
             "name": genome_name,
             "fasta": str(genome.path),
-            "fasta_md5": _md5_file(genome.path),
+            "fasta_md5": file_md5(genome.path),
             "sequences": len(genome.contigs),
             "total_length": sum(genome.contigs.values()),
         },
@@ -515,7 +516,7 @@ class WindowsDir:
         for name in ("tokens.u8", "softmask.u8"):
             if name not in sums:
                 raise GenomambaError(f"qc.json has no checksum for {name}", self.path / "qc.json")
-            if _md5_file(self.path / name) != sums[name]:
+            if file_md5(self.path / name) != sums[name]:
                 raise GenomambaError("md5 does not match qc.json (file changed or corrupt)", self.path / name)
 
     def split(self, name: str):

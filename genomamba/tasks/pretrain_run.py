@@ -29,6 +29,7 @@ import yaml
 
 from genomamba.atomic import atomic_file
 from genomamba.config import from_dict, load_config, read_yaml, to_dict
+from genomamba.data.windows import file_md5
 from genomamba.errors import GenomambaError
 from genomamba.tasks.pretrain import PretrainConfig, model_config_path
 
@@ -63,14 +64,6 @@ def check_layout(devices: int, num_nodes: int) -> None:
                 f"SLURM runs {ntasks} task(s) but trainer.devices x trainer.num_nodes = {devices} x {num_nodes}; "
                 "use srun --ntasks-per-node=<devices> --nodes=<num_nodes>"
             )
-
-
-def file_md5(path: Path, chunk: int = 1 << 24) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def data_checksums(root: Path) -> dict:
