@@ -15,10 +15,11 @@ STAMP := $(VENV)/.genomamba-installed
 
 .PHONY: demo test lint format install bench clean
 
+# A torch already in the venv (e.g. your CUDA build) is kept; otherwise the pinned CPU build is installed.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev,cluster]"
 	touch $@
 
