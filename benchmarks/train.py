@@ -91,6 +91,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--point-timeout-s", type=float, default=600)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--note", default="", help="free text stored in the JSON (e.g. what else ran on the machine)")
     p.add_argument("--worker", nargs=2, metavar=("CONFIG", "LENGTH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -98,6 +99,7 @@ def main() -> None:
         print("RESULT " + json.dumps(res))
         return
     results = []
+    load_start = os.getloadavg()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for config in args.configs:
         for length in args.lengths:
@@ -120,9 +122,14 @@ def main() -> None:
     doc = {
         "benchmark": "pretraining step throughput (batch 1, fwd+bwd+AdamW)",
         "device": args.device,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_at_end": load},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_at_start": load_start,
+            "loadavg_at_end": load,
+        },
         "threads": args.threads,
-        "note": "CPU shared with other jobs while measured; loadavg_at_end shows how busy it was",
+        "note": args.note,
         "results": results,
     }
     out = args.out or ROOT / "benchmarks" / "results" / f"train_{args.device}.json"
