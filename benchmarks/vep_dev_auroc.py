@@ -68,6 +68,13 @@ def main() -> int:
     ap.add_argument("--genome", action="append", required=True, help="NAME=FASTA:VCF:LABEL=CKPT[,...]")
     ap.add_argument("--context", type=int, default=4096, help="context length for fusion-head checkpoints")
     ap.add_argument("--layer-context", type=int, default=1024, help="context for fusion-layer (MLM) checkpoints")
+    ap.add_argument(
+        "--genome-context",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="context for one genome's head checkpoints (e.g. atha=1024: its SNVs are ~9 kb apart)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kmer-k", type=int, default=4)
     ap.add_argument("--bootstrap", type=int, default=1000)
@@ -76,6 +83,7 @@ def main() -> int:
     if not VEP_DIR.exists():
         raise SystemExit(f"shared VEP data not found at {VEP_DIR}")
     py = [sys.executable, "-m", "genomamba"]
+    genome_context = {k: int(v) for k, _, v in (item.partition("=") for item in args.genome_context)}
     commands: list[str] = []
     result: dict = {
         "what": "zero-shot AUROC on vep_consequence_snvs_dev: LABEL overall and stop_gained vs synonymous; lower "
@@ -96,7 +104,7 @@ def main() -> int:
                 out = Path(tmp) / f"{name}_{label}.tsv"
                 config = json.loads((Path(ckpt) / "config.json").read_text())
                 fusion = config.get("model", config).get("fusion", "head")
-                context = args.layer_context if fusion == "layer" else args.context
+                context = args.layer_context if fusion == "layer" else genome_context.get(name, args.context)
                 t0 = time.perf_counter()
                 run(py + ["score-vcf", "--vcf", spec["vcf"], "--fasta", spec["fasta"], "--checkpoint", ckpt,
                           "--context", str(context), "--threads", str(args.threads), "--keep-info", "LABEL,CSQ",
