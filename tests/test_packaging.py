@@ -21,10 +21,8 @@ def test_editable_install_maps_kernels_folder():
 
 def test_every_subpackage_is_listed():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "genomamba").rglob("__init__.py")} | {
-        "genomamba_kernels"
-    }
-    assert found == listed
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "genomamba").rglob("__init__.py")}
+    assert found | {"genomamba_kernels", "genomamba._configs"} == listed
 
 
 def test_regular_wheel_install(tmp_path):
@@ -39,11 +37,13 @@ def test_regular_wheel_install(tmp_path):
     assert "genomamba_kernels/__init__.py" in names
     assert not any(n.startswith("kernels/") for n in names)  # never a top-level `kernels` package
     assert "genomamba/resources/genomes/yeast_chrI/ScerR64_I.fna.gz" in names
+    assert "genomamba/_configs/model/tiny.yaml" in names  # model presets resolve by name without a checkout
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, wheel], check=True)
     # import from the installed copy, not the source tree: the target dir goes first on sys.path
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import genomamba_kernels, genomamba;"
-        "print(genomamba_kernels.__file__); print(genomamba.__file__)"
+        "print(genomamba_kernels.__file__); print(genomamba.__file__);"
+        "from genomamba.tasks.pretrain import model_config_path; print(model_config_path('tiny'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(target)], check=True, capture_output=True, text=True, cwd=tmp_path

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from genomamba.data.datamodule import DataConfig
 from genomamba.data.tokenizer import MASK
+from genomamba.errors import GenomambaError
 from genomamba.tasks.optim import OptimConfig, build_optimizer
 
 LN2 = math.log(2.0)
@@ -83,13 +84,29 @@ class PretrainConfig:
     seed: int = 0
 
 
+def model_preset_dirs() -> list[Path]:
+    """Folders holding the model presets: ``configs/model`` of a source checkout, and the same files as installed
+    from a wheel (package ``genomamba._configs``, mapped onto ``configs/`` in pyproject.toml)."""
+    dirs = [Path(__file__).resolve().parents[2] / "configs" / "model"]
+    try:
+        from importlib.resources import files
+
+        dirs.append(Path(str(files("genomamba._configs") / "model")))
+    except (ModuleNotFoundError, TypeError):  # plain checkout on PYTHONPATH, no install
+        pass
+    return [d for d in dirs if d.is_dir()]
+
+
 def model_config_path(name: str) -> Path:
-    """Resolve ``model_config``: an existing path, else ``configs/model/<name>.yaml`` of this source tree."""
+    """Resolve ``model_config``: an existing path, else the preset ``<name>.yaml`` (tiny, small, base)."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    root = Path(__file__).resolve().parents[2]
-    return root / "configs" / "model" / f"{name}.yaml"
+    for folder in model_preset_dirs():
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for d in model_preset_dirs() for p in d.glob("*.yaml")})
+    raise GenomambaError(f"model_config {name!r}: no such file and no such preset (presets: {', '.join(known)})")
 
 
 class PretrainModule(pl.LightningModule):
