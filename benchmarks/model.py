@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per point (best is kept)")
     parser.add_argument("--repeat-budget-s", type=float, default=20.0, help="stop repeating after this long")
     parser.add_argument("--mem-limit-gb", type=float, default=20.0)
+    parser.add_argument("--note", default="", help="free text for the JSON (what else ran; each row has its load)")
     parser.add_argument("--time-limit-s", type=float, default=2400.0, help="per point, genomamba")
     parser.add_argument("--attention-time-limit-s", type=float, default=600.0, help="per point, attention")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "model.json"))
@@ -261,7 +262,7 @@ def write_result(rows: list[dict], args) -> None:
             "os_cpus": os.cpu_count(),
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "note": "shared machine: other jobs ran concurrently; compare rows of the same run only",
+            "note": args.note,
         },
         "settings": {
             k: getattr(args, k)
