@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from genomamba.cli import COMMANDS, main
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "genomamba", *args], capture_output=True, text=True, timeout=300)
+from tests.helpers import run_cli
 
 
 def test_version_and_help():

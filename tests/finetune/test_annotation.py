@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import polars as pl
 import pytest
 
@@ -13,6 +10,7 @@ from genomamba.data.fasta import Genome
 from genomamba.data.labeled import DataConfig, load_labeled
 from genomamba.data.tokenizer import decode
 from genomamba.errors import GenomambaError
+from tests.helpers import run_cli
 
 
 def test_gff3_and_gtf_agree(toy_genome, tmp_path):
@@ -99,28 +97,10 @@ def test_block_split_drops_cross_split_overlaps():
 
 def test_make_task_cli_on_bundled_yeast(tmp_path):
     out = tmp_path / "prom.tsv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genomamba",
-            "make-task",
-            "promoters",
-            "--genome",
-            "yeast_chrI",
-            "--out",
-            str(out),
-            "--block-size",
-            "10000",
-            "--fractions",
-            "0.6",
-            "0.2",
-            "0.2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli(
+        "make-task", "promoters", "--genome", "yeast_chrI", "--out", str(out),
+        "--block-size", "10000", "--fractions", "0.6", "0.2", "0.2", timeout=120,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     table = pl.read_csv(out, separator="\t")
     assert set(table["label"].unique()) == {"promoter", "background"}
@@ -130,21 +110,8 @@ def test_make_task_cli_on_bundled_yeast(tmp_path):
 
 
 def test_make_task_cli_error_is_one_line(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genomamba",
-            "make-task",
-            "promoters",
-            "--genome",
-            str(tmp_path / "none.fa"),
-            "--out",
-            str(tmp_path / "x.tsv"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = run_cli(
+        "make-task", "promoters", "--genome", str(tmp_path / "none.fa"), "--out", str(tmp_path / "x.tsv"), timeout=60
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "make-task" in proc.stderr

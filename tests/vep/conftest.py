@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from genomamba.data.tokenizer import decode, encode, reverse_complement
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("GENOMAMBA_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -57,14 +57,9 @@ def write_vcf(path: Path, records: list[str], contigs: dict[str, int] | None = N
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python -m genomamba`` in a subprocess (the real entry point, exit code and stderr included)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "genomamba", *args], capture_output=True, text=True, cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )  # fmt: skip
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+    """``tests.helpers.run_cli`` from the repository root with a minimal environment, checked by default."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
+    return helpers.run_cli(*args, check=check, timeout=None, cwd=ROOT, env=env)
 
 
 @pytest.fixture(scope="session")
