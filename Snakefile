@@ -23,7 +23,7 @@ wildcard_constraints:
     genome="|".join(map(re.escape, GENOMES)),
 
 
-include: "workflows/data.smk"
+include: "workflows/genome.smk"
 include: "workflows/pretrain.smk"
 include: "workflows/finetune.smk"
 include: "workflows/vep.smk"

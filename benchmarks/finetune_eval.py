@@ -41,8 +41,8 @@ log = logging.getLogger("finetune_eval")
 
 def run_one(config: Path | None, overrides: list[str]) -> dict:
     """Fine-tune + k-mer baseline exactly as `genomamba finetune` does; return its metrics record."""
-    from genomamba.data.labeled import load_labeled
-    from genomamba.tasks import finetune as ft
+    from genomamba.finetune import module as ft
+    from genomamba.finetune.datasets import load_labeled
 
     cfg = ft.load_finetune_config(config, overrides)
     data = load_labeled(cfg.data)

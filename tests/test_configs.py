@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from genomamba.config import load_config
+from genomamba.finetune.module import load_finetune_config
 from genomamba.model import ModelConfig
-from genomamba.tasks.finetune import load_finetune_config
-from genomamba.tasks.pretrain_run import load_pretrain_config
+from genomamba.pretrain.run import load_pretrain_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

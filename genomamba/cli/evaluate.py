@@ -27,8 +27,8 @@ def _read_predictions(path: Path):
 
     import polars as pl
 
-    from genomamba.data.labeled import read_table
     from genomamba.errors import GenomambaError
+    from genomamba.finetune.datasets import read_table
 
     meta_path = Path(f"{path}.json")
     if not meta_path.is_file():
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from genomamba.atomic import atomic_dir
     from genomamba.errors import GenomambaError
-    from genomamba.tasks.metrics import compute_metrics, plot_curves, write_metrics
+    from genomamba.metrics.supervised import compute_metrics, plot_curves, write_metrics
 
     meta, table = _read_predictions(args.predictions)
     task, classes = meta["task"], meta["classes"]
@@ -125,10 +125,10 @@ def _baseline_results(meta: dict, labeled, task: str, classes: list[str]) -> lis
     """k-mer baseline fitted on the checkpoint's training dataset (train/val), scored on the predicted rows."""
     import dataclasses
 
+    from genomamba.baselines.kmer_classifier import run_kmer_baseline
     from genomamba.config import from_dict
-    from genomamba.data.labeled import DataConfig, load_labeled
-    from genomamba.tasks.kmer_baseline import run_kmer_baseline
-    from genomamba.tasks.metrics import compute_metrics
+    from genomamba.finetune.datasets import DataConfig, load_labeled
+    from genomamba.metrics.supervised import compute_metrics
 
     base = run_kmer_baseline(load_labeled(from_dict(DataConfig, meta["train_data"])))
     rows_cfg = from_dict(DataConfig, meta["data"])

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from genomamba.atomic import atomic_dir
     from genomamba.errors import GenomambaError
-    from genomamba.tasks.vep_eval import attach_labels, evaluate, load_scores, write_report
+    from genomamba.vep.evaluate import attach_labels, evaluate, load_scores, write_report
 
     contrasts = []
     for item in args.contrast:

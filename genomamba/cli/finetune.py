@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
     from genomamba.atomic import atomic_dir
     from genomamba.config import to_dict
-    from genomamba.data.labeled import describe_source, load_labeled
-    from genomamba.tasks import finetune as ft
-    from genomamba.tasks.metrics import write_metrics
+    from genomamba.finetune import module as ft
+    from genomamba.finetune.datasets import describe_source, load_labeled
+    from genomamba.metrics.supervised import write_metrics
 
     overrides = list(args.overrides)
     if args.pretrained:

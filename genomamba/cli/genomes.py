@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from genomamba.data.genomes import GENOMES, resolve_genome
+    from genomamba.genome.registry import GENOMES, resolve_genome
 
     if args.name:
         fasta, gff = resolve_genome(args.name)

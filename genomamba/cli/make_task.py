@@ -61,10 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genomamba.data import annotation as ann
-    from genomamba.data.fasta import Genome
-    from genomamba.data.genomes import resolve_genome
     from genomamba.errors import GenomambaError
+    from genomamba.finetune import annotation as ann
+    from genomamba.genome.fasta import Genome
+    from genomamba.genome.registry import resolve_genome
 
     fasta, gff = resolve_genome(args.genome)
     gff = args.annotation or gff

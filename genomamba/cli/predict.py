@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     from genomamba.atomic import atomic_file
     from genomamba.config import from_dict
-    from genomamba.data.labeled import DataConfig, describe_source, load_labeled
     from genomamba.errors import GenomambaError
+    from genomamba.finetune.datasets import DataConfig, describe_source, load_labeled
+    from genomamba.finetune.module import predict_tokens, read_finetune_meta
     from genomamba.model import load_pretrained
-    from genomamba.tasks.finetune import predict_tokens, read_finetune_meta
 
     net = load_pretrained(args.checkpoint, backend=args.backend)
     if not hasattr(net, "head_config"):

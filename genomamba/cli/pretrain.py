@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genomamba.tasks.pretrain_run import format_table, run_pretraining
+    from genomamba.pretrain.run import format_table, run_pretraining
 
     summary = run_pretraining(args.config, args.overrides, args.windows, args.out, args.resume, args.progress_bar)
     if summary:

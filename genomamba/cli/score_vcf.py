@@ -60,7 +60,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from genomamba.atomic import atomic_file
     from genomamba.config import load_config
-    from genomamba.tasks.vep import ScoreVcfConfig, score_vcf
+    from genomamba.vep.run import ScoreVcfConfig, score_vcf
 
     overrides = []
     for flag, key in (
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("per_variant=true")
     if args.keep_info:
         overrides.append(f"keep_info=[{','.join(x.strip() for x in args.keep_info.split(','))}]")
-    from genomamba.data.genomes import resolve_genome
+    from genomamba.genome.registry import resolve_genome
 
     config = load_config(ScoreVcfConfig, args.config, overrides)
     command = "genomamba " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genomamba.errors import GenomambaError
-    from genomamba.tasks.summary import plot_pretraining, summarize
+    from genomamba.metrics.summary import plot_pretraining, summarize
 
     if args.plot_pretraining is not None:
         if args.plot_out is None:

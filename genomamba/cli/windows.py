@@ -17,7 +17,7 @@ def _chroms(text: str) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from genomamba.data.windows import WindowsConfig  # light (numpy); help shows the dataclass's own defaults
+    from genomamba.genome.windows import WindowsConfig  # light (numpy); help shows the dataclass's own defaults
 
     d = WindowsConfig()
     p = sub.add_parser(
@@ -55,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genomamba.config import from_dict, read_yaml
-    from genomamba.data.genomes import resolve_genome
-    from genomamba.data.windows import WindowsConfig, build_windows
+    from genomamba.genome.registry import resolve_genome
+    from genomamba.genome.windows import WindowsConfig, build_windows
 
     data = read_yaml(args.config) if args.config else {}
     data.update({k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None})

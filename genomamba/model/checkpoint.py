@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from genomamba import __version__
+from genomamba.alphabet import NucleotideTokenizer
 from genomamba.atomic import atomic_dir
 from genomamba.config import from_dict, to_dict
-from genomamba.data.tokenizer import NucleotideTokenizer
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from genomamba.data.tokenizer import TOKENS
+from genomamba.alphabet import TOKENS
 
 Fusion = Literal["layer", "head"]
 RCMode = Literal["none", "ps", "posthoc"]

@@ -15,8 +15,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from genomamba.alphabet import PAD
 from genomamba.config import from_dict
-from genomamba.data.tokenizer import PAD
 from genomamba.errors import GenomambaError
 from genomamba.model.model import GenomambaModel
 from genomamba.model.rc import rc_ids

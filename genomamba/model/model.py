@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genomamba.data.tokenizer import NucleotideTokenizer
+from genomamba.alphabet import NucleotideTokenizer
 from genomamba.errors import GenomambaError
 from genomamba.model.backbone import Backbone
 from genomamba.model.config import ModelConfig

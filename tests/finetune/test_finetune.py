@@ -14,11 +14,11 @@ import polars as pl
 import pytest
 import torch
 
+from genomamba.alphabet import PAD, encode
 from genomamba.cli import main
-from genomamba.data.labeled import load_labeled
-from genomamba.data.tokenizer import PAD, encode
+from genomamba.finetune import module as ft
+from genomamba.finetune.datasets import load_labeled
 from genomamba.model import GenomambaForSequence, GenomambaModel, HeadConfig, ModelConfig
-from genomamba.tasks import finetune as ft
 
 from .conftest import random_seq, write_csv
 

@@ -7,9 +7,9 @@ import gzip
 import numpy as np
 import pytest
 
-from genomamba.data.labeled import DataConfig, load_labeled
-from genomamba.data.tokenizer import decode, reverse_complement
+from genomamba.alphabet import decode, reverse_complement
 from genomamba.errors import GenomambaError
+from genomamba.finetune.datasets import DataConfig, load_labeled
 
 from .conftest import write_csv
 

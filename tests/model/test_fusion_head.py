@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from genomamba.data.tokenizer import MASK, N
+from genomamba.alphabet import MASK, N
 from genomamba.model import nucleotide_log_probs, rc_ids
 
 from .conftest import random_ids, tiny_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genomamba.data.tokenizer import PAD
+from genomamba.alphabet import PAD
 from genomamba.errors import GenomambaError
 from genomamba.model import GenomambaForSequence, HeadConfig, rc_ids
 from genomamba.model.heads import pool

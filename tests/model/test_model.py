@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from genomamba.alphabet import MASK
 from genomamba.config import load_config
-from genomamba.data.tokenizer import MASK
 from genomamba.errors import GenomambaError
 from genomamba.model import GenomambaModel, ModelConfig, nucleotide_log_probs
 

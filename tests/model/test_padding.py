@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from genomamba.data.tokenizer import PAD
+from genomamba.alphabet import PAD
 
 from .conftest import random_ids, tiny_model
 

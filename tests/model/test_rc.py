@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from genomamba.data.tokenizer import reverse_complement
+from genomamba.alphabet import reverse_complement
 from genomamba.model.backbone import Backbone
 from genomamba.model.bimamba import BiMambaMixer
 from genomamba.model.mixer import MambaMixer

@@ -35,7 +35,7 @@ def _genome(rng: np.random.Generator, length: int) -> str:
 
 @pytest.fixture(scope="session")
 def windows_dir(tmp_path_factory) -> Path:
-    from genomamba.data.windows import WindowsConfig, build_windows
+    from genomamba.genome.windows import WindowsConfig, build_windows
 
     root = tmp_path_factory.mktemp("pretrain_data")
     rng = np.random.default_rng(0)

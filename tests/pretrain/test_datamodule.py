@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from genomamba.data.datamodule import DataConfig, PretrainDataModule, TrainCrops, WarmupStage
-from genomamba.data.tokenizer import MASK, N, reverse_complement
+from genomamba.alphabet import MASK, N, reverse_complement
+from genomamba.pretrain.data import DataConfig, PretrainDataModule, TrainCrops, WarmupStage
 
 
 def _dm(windows_dir, objective="all", rc_equivariant=True, **kw) -> PretrainDataModule:
@@ -112,7 +112,7 @@ def test_eval_tiles_fixed_non_overlapping_and_sharded(windows_dir, monkeypatch):
         assert np.all(np.diff(tiles) >= 128)
         for off in tiles:  # inside one held-out window
             assert any(o <= off and off + 128 <= o + n for o, n in dm.splits[split])
-    import genomamba.data.datamodule as mod
+    import genomamba.pretrain.data as mod
 
     seen = []
     for rank in (0, 1):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from genomamba.tasks.optim import OptimConfig, build_optimizer, param_groups, warmup_cosine
+from genomamba.optim import OptimConfig, build_optimizer, param_groups, warmup_cosine
 
 
 class _Net(nn.Module):

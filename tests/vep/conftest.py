@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genomamba.data.tokenizer import decode, encode, reverse_complement
+from genomamba.alphabet import decode, encode, reverse_complement
 from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]

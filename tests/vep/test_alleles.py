@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genomamba.data.tokenizer import encode
-from genomamba.tasks.vep_alleles import allele_kind, equivalent_span, make_tiling, trim_alleles
+from genomamba.alphabet import encode
+from genomamba.vep.alleles import allele_kind, equivalent_span, make_tiling, trim_alleles
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from genomamba.errors import GenomambaError
-from genomamba.tasks.vep import ScoreVcfConfig, score_vcf
-from genomamba.tasks.vep_eval import ScoreTable, evaluate
+from genomamba.vep.evaluate import ScoreTable, evaluate
+from genomamba.vep.run import ScoreVcfConfig, score_vcf
 
 from .conftest import shared_file
 
@@ -89,7 +89,7 @@ def test_real_dev_set_kmer_baseline(tmp_path):
 
 
 def evaluate_cli(scores, tmp_path, label_field):
-    from genomamba.tasks.vep_eval import load_scores
+    from genomamba.vep.evaluate import load_scores
 
     t = load_scores(scores, "kmer3", "GM_LLR", label_field, "CSQ")
     return evaluate([t], [("stop_gained", "synonymous")], n_boot=20)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from genomamba.data.fasta import Genome
-from genomamba.data.tokenizer import encode
+from genomamba.alphabet import encode
+from genomamba.genome.fasta import Genome
 from genomamba.model import nucleotide_log_probs
-from genomamba.tasks.vep import ScoreVcfConfig, Variant, VariantEffectScorer
-from genomamba.tasks.vep_scorers import KmerScorer, ModelScorer
+from genomamba.vep.run import ScoreVcfConfig, Variant, VariantEffectScorer
+from genomamba.vep.scorers import KmerScorer, ModelScorer
 
 from .conftest import random_seq, rc_text, tiny_model, write_fasta
 

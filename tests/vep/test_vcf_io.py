@@ -10,7 +10,7 @@ import pysam
 import pytest
 
 from genomamba.errors import GenomambaError
-from genomamba.tasks.vep import ScoreVcfConfig, score_vcf
+from genomamba.vep.run import ScoreVcfConfig, score_vcf
 
 from .conftest import run_cli, write_vcf
 
@@ -178,7 +178,7 @@ def test_empty_vcf_and_unsorted_input(tmp_path, fasta, genome_seqs):
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, sink_vcf, fasta, monkeypatch):
-    from genomamba.tasks import vep
+    from genomamba.vep import run as vep
 
     calls = {"n": 0}
     real = vep.VariantEffectScorer.score
@@ -230,7 +230,7 @@ def test_supervised_mode_with_a_sequence_head(tmp_path, sink_vcf, fasta):
     row = df.filter(pl.col("id") == "first")
     # recompute: P(pos | alt window) - P(pos | ref window), window of 128 centred (shifted inside) on the variant
     seq = fasta.read_text().split(">")[1].split("\n", 1)[1].replace("\n", "")
-    from genomamba.data.tokenizer import encode
+    from genomamba.alphabet import encode
 
     ref_w = encode(seq[:128]).astype(np.int64)
     alt_w = ref_w.copy()

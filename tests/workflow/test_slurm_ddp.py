@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from genomamba.data.genomes import resolve_genome
-from genomamba.data.windows import WindowsConfig, build_windows
+from genomamba.genome.registry import resolve_genome
+from genomamba.genome.windows import WindowsConfig, build_windows
 
 FAST = [
     "model.d_model=16",

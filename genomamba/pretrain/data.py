@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from genomamba.data.tokenizer import MASK, N, complement
+from genomamba.alphabet import MASK, N, complement
 from genomamba.errors import GenomambaError
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class PretrainDataModule:
     def check(self) -> None:
         if self._checked:
             return
-        from genomamba.data.windows import WindowsDir
+        from genomamba.genome.windows import WindowsDir
 
         wd = WindowsDir(self.root)  # raises GenomambaError for a missing/corrupt dir or inconsistent manifest
         self.windows_dir = wd

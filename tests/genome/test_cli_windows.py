@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from genomamba import alphabet as tk
 from genomamba.cli import main
-from genomamba.data import tokenizer as tk
-from genomamba.data.windows import WindowsDir
+from genomamba.genome.windows import WindowsDir
 
 from .conftest import FLY4_FASTA, listing, shared_file, write_fasta
 

@@ -30,11 +30,11 @@ from typing import Literal
 import numpy as np
 
 from genomamba import __version__
+from genomamba.alphabet import N, NucleotideTokenizer
 from genomamba.atomic import atomic_dir
 from genomamba.config import to_dict
-from genomamba.data.fasta import Genome, can_create_dir
-from genomamba.data.tokenizer import N, NucleotideTokenizer
 from genomamba.errors import GenomambaError
+from genomamba.genome.fasta import Genome, can_create_dir
 
 log = logging.getLogger(__name__)
 

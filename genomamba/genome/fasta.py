@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genomamba.alphabet import _ENCODE, INVALID, encode_with_softmask, reverse_complement
 from genomamba.atomic import can_create_dir, is_writable_dir
-from genomamba.data.tokenizer import _ENCODE, INVALID, encode_with_softmask, reverse_complement
 from genomamba.errors import GenomambaError
 
 CACHE_ENV = "GENOMAMBA_CACHE_DIR"

@@ -20,10 +20,10 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from genomamba.data.datamodule import DataConfig
-from genomamba.data.tokenizer import MASK
+from genomamba.alphabet import MASK
 from genomamba.errors import GenomambaError
-from genomamba.tasks.optim import OptimConfig, build_optimizer
+from genomamba.optim import OptimConfig, build_optimizer
+from genomamba.pretrain.data import DataConfig
 
 LN2 = math.log(2.0)
 

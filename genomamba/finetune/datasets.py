@@ -8,7 +8,7 @@ Two input kinds, chosen by ``DataConfig.fasta``:
 * intervals (``fasta`` set to a FASTA path or a bundled genome name): BED/TSV/Parquet with ``chrom, start, end``
   (0-based half-open), optional ``strand`` and ``name``, a label column and a split column (the layout
   ``genomamba make-task`` writes). A headerless BED gets the columns chrom, start, end, name, score, strand, then
-  col7, col8, ... Sequences come from ``genomamba.data.fasta.Genome``, reverse-complemented on ``-``, with
+  col7, col8, ... Sequences come from ``genomamba.genome.fasta.Genome``, reverse-complemented on ``-``, with
   ``flank`` bases of context on both sides (positions past a chromosome end become N; the interval itself must
   lie on the chromosome).
 
@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from genomamba.data.tokenizer import N, encode, reverse_complement
+from genomamba.alphabet import N, encode, reverse_complement
 from genomamba.errors import GenomambaError
 
 log = logging.getLogger(__name__)
@@ -278,11 +278,11 @@ def _sequences_from_table(path: Path, df: pl.DataFrame, cfg: DataConfig) -> list
 
 def open_genome(name_or_path: str):
     """A ``Genome`` for a FASTA path or a bundled genome name."""
-    from genomamba.data.fasta import Genome
+    from genomamba.genome.fasta import Genome
 
     fasta = name_or_path
     if not Path(name_or_path).exists():
-        from genomamba.data.genomes import resolve_genome
+        from genomamba.genome.registry import resolve_genome
 
         fasta, _ = resolve_genome(name_or_path)
     return Genome(fasta)

@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from genomamba.data.kmer import evaluate_baselines, fit_kmer, score_tile
-from genomamba.data.tokenizer import reverse_complement
+from genomamba.alphabet import reverse_complement
+from genomamba.baselines.kmer import evaluate_baselines, fit_kmer, score_tile
 
 
 def _naive_log2p(train: list[np.ndarray], tile: np.ndarray, order: int, two_sided: bool, alpha: float) -> list:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from genomamba.data.labeled import DataConfig, load_labeled
-from genomamba.data.tokenizer import encode
-from genomamba.tasks.kmer_baseline import KmerBaselineConfig, kmer_counts, kmer_features, run_kmer_baseline
+from genomamba.alphabet import encode
+from genomamba.baselines.kmer_classifier import KmerBaselineConfig, kmer_counts, kmer_features, run_kmer_baseline
+from genomamba.finetune.datasets import DataConfig, load_labeled
 
 from .conftest import random_seq, write_csv
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from genomamba.data.tokenizer import PAD, reverse_complement
+from genomamba.alphabet import PAD, reverse_complement
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genomamba.data.labeled import LabeledData
-from genomamba.data.tokenizer import reverse_complement
-from genomamba.tasks.metrics import PRIMARY_METRIC, compute_metrics, primary_value
+from genomamba.alphabet import reverse_complement
+from genomamba.finetune.datasets import LabeledData
+from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
 
 log = logging.getLogger(__name__)
 

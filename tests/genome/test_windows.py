@@ -9,11 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from genomamba.data import tokenizer as tk
-from genomamba.data.fasta import Genome
-from genomamba.data.tokenizer import encode_with_softmask
-from genomamba.data.windows import Segment, WindowsConfig, WindowsDir, build_windows, plan_segments, tile
+from genomamba import alphabet as tk
+from genomamba.alphabet import encode_with_softmask
 from genomamba.errors import GenomambaError
+from genomamba.genome.fasta import Genome
+from genomamba.genome.windows import Segment, WindowsConfig, WindowsDir, build_windows, plan_segments, tile
 
 from .conftest import listing, random_genome, write_bgzf, write_fasta
 

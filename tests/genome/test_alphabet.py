@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genomamba.data import tokenizer as tk
+from genomamba import alphabet as tk
 from genomamba.errors import GenomambaError
 
 PY_COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genomamba.data.tokenizer import reverse_complement
+from genomamba.alphabet import reverse_complement
 
 ONE_SIDED_ORDERS = tuple(range(0, 9))
 TWO_SIDED_ORDERS = tuple(range(1, 5))

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from genomamba.cli import main
-from genomamba.data import genomes
-from genomamba.data.fasta import Genome
-from genomamba.data.genomes import GENOMES, resolve_genome
 from genomamba.errors import GenomambaError
+from genomamba.genome import registry as genomes
+from genomamba.genome.fasta import Genome
+from genomamba.genome.registry import GENOMES, resolve_genome
 
 from .conftest import listing, write_fasta
 

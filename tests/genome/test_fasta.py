@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from genomamba.data import tokenizer as tk
-from genomamba.data.fasta import Genome, is_writable_dir
+from genomamba import alphabet as tk
 from genomamba.errors import GenomambaError
+from genomamba.genome.fasta import Genome, is_writable_dir
 
 from .conftest import FLY4_FASTA, listing, random_genome, shared_file, write_bgzf, write_fasta
 

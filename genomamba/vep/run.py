@@ -19,14 +19,14 @@ from pathlib import Path
 from genomamba import __version__
 from genomamba.atomic import atomic_file
 from genomamba.errors import GenomambaError
-from genomamba.tasks.vep_engine import (
+from genomamba.vep.engine import (
     ScoreVcfConfig,
     SupervisedEffectScorer,
     Variant,
     VariantEffectScorer,
     _NoScorer,
 )
-from genomamba.tasks.vep_output import TableWriter, VcfWriter, output_format
+from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
 __all__ = [
     "ScoreVcfConfig",
@@ -54,7 +54,7 @@ def load_scorer(
     checkpoint: str | None, kmer: int | None, genome, cfg: ScoreVcfConfig, backend: str | None, output_index=None
 ):
     """-> (scorer, provenance entries); a fine-tuned checkpoint gives ("supervised", wrapper, index, meta)."""
-    from genomamba.tasks.vep_scorers import KmerScorer, ModelScorer
+    from genomamba.vep.scorers import KmerScorer, ModelScorer
 
     if kmer is not None:
         t0 = time.perf_counter()
@@ -119,8 +119,8 @@ def score_vcf(
     head_output: int | None = None,
 ) -> dict:
     """Score every ALT of ``vcf``; write ``out`` atomically (plus its index); return the run summary."""
-    from genomamba.data.fasta import Genome
-    from genomamba.tasks.vep_vcf import parse_regions, prepare_input
+    from genomamba.genome.fasta import Genome
+    from genomamba.vep.vcf_io import parse_regions, prepare_input
 
     t_start = time.perf_counter()
     out = Path(out)
@@ -246,7 +246,7 @@ def _make_writer(fmt: str, tmp_out: Path, vin, provenance: dict, cfg: ScoreVcfCo
 
 
 def _stream(vin, engine: VariantEffectScorer, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:
-    from genomamba.tasks.vep_vcf import iter_records
+    from genomamba.vep.vcf_io import iter_records
 
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
@@ -309,7 +309,7 @@ def _check_header_contigs(vin, genome) -> None:
 
 def _ref_precheck(vin, genome, cfg: ScoreVcfConfig, regions) -> None:
     """With ref_check "error", check every REF before the model is loaded: a mismatch fails in seconds."""
-    from genomamba.tasks.vep_vcf import iter_records
+    from genomamba.vep.vcf_io import iter_records
 
     checker = VariantEffectScorer(_NoScorer(), genome, cfg, source=str(vin.source))
     for i, rec in iter_records(vin, regions):

@@ -29,9 +29,9 @@ import yaml
 
 from genomamba.atomic import atomic_file
 from genomamba.config import from_dict, load_config, read_yaml, to_dict
-from genomamba.data.windows import file_md5
 from genomamba.errors import GenomambaError
-from genomamba.tasks.pretrain import PretrainConfig, model_config_path
+from genomamba.genome.windows import file_md5
+from genomamba.pretrain.module import PretrainConfig, model_config_path
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def compute_baselines(dm, cfg: PretrainConfig, out: Path) -> dict:
     """k-mer baselines on exactly the val/test tiles; cached in OUT/baselines.json (keyed by tiles + config)."""
-    from genomamba.data.kmer import evaluate_baselines
+    from genomamba.baselines.kmer import evaluate_baselines
 
     key = hashlib.md5(
         json.dumps(
@@ -246,7 +246,7 @@ def run_pretraining(
     if not resume and ckpt_path.exists():
         raise GenomambaError("output directory holds a previous run; pass --resume or choose a new --out", out)
 
-    from genomamba.data.datamodule import PretrainDataModule, lightning_datamodule
+    from genomamba.pretrain.data import PretrainDataModule, lightning_datamodule
 
     objective = "mlm" if model_cfg["fusion"] == "layer" else "all"
     dm = PretrainDataModule(
@@ -264,7 +264,7 @@ def run_pretraining(
     import lightning.pytorch as pl
     from lightning.pytorch.strategies import DDPStrategy
 
-    from genomamba.tasks.pretrain import PretrainModule
+    from genomamba.pretrain.module import PretrainModule
 
     _quiet_lightning()
     warnings.filterwarnings("ignore", message=".*srun.*command is available.*")

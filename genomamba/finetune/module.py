@@ -7,7 +7,7 @@ batch it is in (tested). Training uses the forward strand with random reverse-co
 (``head.train_strands``); validation and prediction average the features of both strands (``head.eval_strands``).
 
 Model selection: the validation split is scored with scikit-learn after every epoch (AUROC for binary, MCC for
-multi-class, Spearman for regression, ``genomamba.tasks.metrics.PRIMARY_METRIC``); the best weights are kept and
+multi-class, Spearman for regression, ``genomamba.metrics.supervised.PRIMARY_METRIC``); the best weights are kept and
 training stops after ``train.patience`` epochs without improvement.
 """
 
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genomamba.alphabet import PAD
+from genomamba.baselines.kmer_classifier import KmerBaselineConfig
 from genomamba.config import from_dict, load_config, read_yaml, to_dict
-from genomamba.data.labeled import DataConfig, LabeledData, describe_source
-from genomamba.data.tokenizer import PAD
 from genomamba.errors import GenomambaError
-from genomamba.tasks.kmer_baseline import KmerBaselineConfig
-from genomamba.tasks.metrics import PRIMARY_METRIC, compute_metrics, primary_value
+from genomamba.finetune.datasets import DataConfig, LabeledData, describe_source
+from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def build_network(cfg: FinetuneConfig, data: LabeledData):
             backbone = GenomambaModel(backbone.config)
     else:
         log.info("no pretrained checkpoint: training from scratch (model_config %s)", cfg.model_config)
-        from genomamba.tasks.pretrain import model_config_path
+        from genomamba.pretrain.module import model_config_path
 
         fields = read_yaml(model_config_path(cfg.model_config))
         fields.update(cfg.model)
@@ -264,7 +264,7 @@ class FinetuneModule(_lightning().LightningModule):
         )
 
     def configure_optimizers(self):
-        from genomamba.tasks.optim import param_groups, warmup_cosine
+        from genomamba.optim import param_groups, warmup_cosine
 
         o = self.cfg.optim
         groups = []
@@ -445,7 +445,7 @@ def evaluate_with_baseline(
     cfg: FinetuneConfig, data: LabeledData, result: FinetuneResult, checkpoint: str = "", config: str = ""
 ) -> dict:
     """Metrics record for the fine-tuned model and (if ``cfg.baseline``) the k-mer baseline on val/test."""
-    from genomamba.tasks.kmer_baseline import run_kmer_baseline
+    from genomamba.baselines.kmer_classifier import run_kmer_baseline
 
     n_classes = len(data.classes)
     init = "scratch" if (cfg.from_scratch or cfg.pretrained is None) else f"pretrained:{cfg.pretrained}"

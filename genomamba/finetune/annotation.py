@@ -1,7 +1,7 @@
 """GFF3/GTF transcripts and the task builders behind ``genomamba make-task`` (promoters, splice sites).
 
 Output of both builders: a table with one labeled interval per row, ``chrom, start, end`` (0-based half-open),
-``strand``, ``name``, ``label``, ``split``, ``gc`` -- the interval layout ``genomamba.data.labeled`` reads with a
+``strand``, ``name``, ``label``, ``split``, ``gc`` -- the interval layout ``genomamba.finetune.datasets`` reads with a
 FASTA. Windows are oriented: on ``-`` the sequence is reverse-complemented, so the site sits at the same offset
 (``window // 2``) on either strand.
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from genomamba.tasks.metrics import compute_metrics, plot_curves, write_metrics
+from genomamba.metrics.supervised import compute_metrics, plot_curves, write_metrics
 
 
 def test_binary_metrics_by_hand():

@@ -28,9 +28,9 @@ from typing import Literal
 
 import numpy as np
 
-from genomamba.data.tokenizer import MASK, reverse_complement
+from genomamba.alphabet import MASK, reverse_complement
 from genomamba.errors import GenomambaError
-from genomamba.tasks.vep_alleles import (
+from genomamba.vep.alleles import (
     FLAG_HAPLOTYPE,
     FLAG_INDEL_TOO_LONG,
     FLAG_NEAR_END,
@@ -46,10 +46,10 @@ from genomamba.tasks.vep_alleles import (
     make_tiling,
     trim_alleles,
 )
-from genomamba.tasks.vep_output import AlleleResult
+from genomamba.vep.writers import AlleleResult
 
 # the logger keeps the name it had before the engine was split out of vep.py, so log lines read as before
-log = logging.getLogger("genomamba.tasks.vep")
+log = logging.getLogger("genomamba.vep.run")
 
 _BASE = {"A": 0, "C": 1, "G": 2, "T": 3}
 
@@ -428,7 +428,7 @@ class SupervisedEffectScorer(VariantEffectScorer):
     def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        from genomamba.data.tokenizer import PAD
+        from genomamba.alphabet import PAD
 
         width = max(len(w) for w in windows)
         ids = np.full((len(windows), width), PAD, dtype=np.int64)
