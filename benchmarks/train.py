@@ -28,17 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def worker(config: str, length: int, steps: int, device: str, threads: int) -> dict:
     import torch
 
-    from genomamba.config import from_dict, read_yaml
     from genomamba.model import ModelConfig
     from genomamba.optim import OptimConfig, build_optimizer
-    from genomamba.pretrain.module import PretrainModule, model_config_path
+    from genomamba.pretrain.module import PretrainModule
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    mcfg = read_yaml(model_config_path(config))
+    model_cfg = ModelConfig.from_preset(config)
     # activation checkpointing at long lengths, as the pretraining configs would set it
-    mcfg["checkpointing"] = bool(mcfg.get("checkpointing")) or length >= 65536
-    model_cfg = from_dict(ModelConfig, mcfg)
+    model_cfg.checkpointing = model_cfg.checkpointing or length >= 65536
     module = PretrainModule(
         model_cfg.__dict__,
         {},

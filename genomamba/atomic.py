@@ -6,6 +6,7 @@ An interrupted run therefore never leaves a file (or directory) that a rerun, or
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
@@ -107,3 +108,13 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 24) -> str:
+    """Hex digest of a file, read in bounded chunks: the one checksum helper (windows QC, pretraining data,
+    VEP provenance)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

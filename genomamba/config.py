@@ -1,5 +1,9 @@
 """Typed configuration: dataclasses are the single source of defaults; YAML files and ``key=value`` overrides
 are checked against them (unknown keys and wrong types are errors, never silently ignored).
+
+Every command builds its config the same way (``load_config``): the YAML file, then ``key=value`` overrides, then
+the typed values of the flags the user set, merge into one mapping that the dataclass validates once. Flags keep
+their argparse type; nothing is turned into a string and parsed back.
 """
 
 from __future__ import annotations
@@ -27,15 +31,15 @@ def _coerce(value: Any, tp: Any, where: str, path: str | None) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, where, path)
-            except GenomambaError as exc:
-                errors.append(exc.problem)
-        raise GenomambaError(f"{where}: {value!r} does not match {tp}", path)
+            except GenomambaError:
+                continue
+        names = " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
+        raise GenomambaError(f"{where}: {value!r} is not {names}", path)
     if origin is Literal:
         if value not in get_args(tp):
             choices = "|".join(str(a) for a in get_args(tp))
@@ -111,25 +115,52 @@ def read_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
+def _set(data: dict, key: str, value: Any) -> None:
+    """``data["a"]["b"] = value`` for ``key`` "a.b", creating sections as needed."""
+    node = data
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise GenomambaError(f"{key}: {p} is not a section")
+    node[leaf] = value
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``a.b=value`` overrides (values parsed as YAML scalars) onto a nested mapping, in place."""
     for item in overrides:
         if "=" not in item:
             raise GenomambaError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise GenomambaError(f"override {item!r}: {p} is not a section")
-        node[leaf] = value
+        _set(data, key, yaml.safe_load(raw) if raw != "" else "")
     return data
 
 
-def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] = ()) -> T:
-    """Load ``cls`` from an optional YAML file plus ``key=value`` overrides; dataclass defaults fill the rest."""
+def set_values(data: dict, values: dict[str, Any]) -> dict:
+    """Set typed ``{"a.b": value}`` entries onto a nested mapping, in place; ``None`` means "not given"."""
+    for key, value in values.items():
+        if value is not None:
+            _set(data, key, value)
+    return data
+
+
+def load_config(
+    cls: type[T],
+    path: str | os.PathLike | None = None,
+    overrides: list[str] = (),
+    flags: dict[str, Any] | None = None,
+) -> T:
+    """Load ``cls``: optional YAML file < ``key=value`` overrides < typed flag values (``None`` = not given);
+    dataclass defaults fill the rest, and the dataclass checks the result once."""
     data = read_yaml(path) if path is not None else {}
     apply_overrides(data, list(overrides))
+    set_values(data, flags or {})
     return from_dict(cls, data, path=path)
+
+
+def flag_values(args: Any, names: dict[str, str] | tuple[str, ...]) -> dict[str, Any]:
+    """``{config_key: value}`` for the argparse flags in ``names`` (a tuple of same-named keys, or a mapping
+    flag -> dotted config key) that the user set; flags default to ``None`` so the dataclass stays the one source
+    of defaults."""
+    pairs = names.items() if isinstance(names, dict) else ((n, n) for n in names)
+    return {key: getattr(args, flag) for flag, key in pairs if getattr(args, flag) is not None}

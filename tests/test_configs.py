@@ -22,10 +22,10 @@ def test_model_presets_load(path):
 @pytest.mark.parametrize("path", sorted((CONFIGS / "pretrain").glob("*.yaml")), ids=lambda p: p.stem)
 def test_pretrain_configs_load(path):
     cfg, model = load_pretrain_config(path, [])
-    assert cfg.trainer.max_steps > 0 and model["fusion"] in ("head", "layer")
+    assert cfg.trainer.max_steps > 0 and model.fusion in ("head", "layer")
     # both fusion designs must be expressible from every pretraining config
     _, layer = load_pretrain_config(path, ["model.fusion=layer"])
-    assert layer["fusion"] == "layer"
+    assert layer.fusion == "layer"
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "finetune").glob("*.yaml")), ids=lambda p: p.stem)

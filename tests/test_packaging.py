@@ -43,7 +43,7 @@ def test_regular_wheel_install(tmp_path):
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import genomamba_kernels, genomamba;"
         "print(genomamba_kernels.__file__); print(genomamba.__file__);"
-        "from genomamba.pretrain.module import model_config_path; print(model_config_path('tiny'))"
+        "from genomamba.model.config import model_config_path; print(model_config_path('tiny'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(target)], check=True, capture_output=True, text=True, cwd=tmp_path

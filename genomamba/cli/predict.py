@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genomamba.backends import BACKENDS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-column", help="default: as in training (absent column: no labels)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--strands", choices=("both", "forward"), help="default: the checkpoint's eval_strands")
-    p.add_argument("--backend", choices=("auto", "triton", "cpu", "ref"), help="scan backend")
+    p.add_argument("--backend", choices=BACKENDS, help="scan backend")
     p.set_defaults(func=run)
 
 

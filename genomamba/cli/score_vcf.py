@@ -7,6 +7,8 @@ import json
 import shlex
 import sys
 
+from genomamba.backends import BACKENDS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -51,7 +53,7 @@ def register(subparsers) -> None:
     p.add_argument("--head-output", type=int, help="fine-tuned (supervised) checkpoints: class / target index "
                    "whose prediction change is the score (default: the last class)")  # fmt: skip
     p.add_argument("--config", help="YAML with ScoreVcfConfig fields (command-line flags win)")
-    p.add_argument("--backend", choices=["auto", "triton", "cpu", "ref"], help="selective-scan backend")
+    p.add_argument("--backend", choices=BACKENDS, help="selective-scan backend")
     p.add_argument("--summary", help="also write the run summary as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)

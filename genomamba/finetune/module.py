@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from genomamba.alphabet import PAD
+from genomamba.backends import Backend
 from genomamba.baselines.kmer_classifier import KmerBaselineConfig
-from genomamba.config import from_dict, load_config, read_yaml, to_dict
+from genomamba.config import load_config, to_dict
 from genomamba.errors import GenomambaError
 from genomamba.finetune.datasets import DataConfig, LabeledData, describe_source
 from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
@@ -94,7 +95,7 @@ class FinetuneConfig:
     from_scratch: bool = False
     model_config: str = "tiny"  # a name under configs/model/ or a ModelConfig YAML (used without pretrained)
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields on top of model_config
-    backend: str | None = None  # override the scan backend (auto|triton|cpu|ref)
+    backend: Backend | None = None  # override the scan backend
     head: HeadOptions = field(default_factory=HeadOptions)
     optim: FinetuneOptim = field(default_factory=FinetuneOptim)
     train: FinetuneTrain = field(default_factory=FinetuneTrain)
@@ -164,13 +165,10 @@ def build_network(cfg: FinetuneConfig, data: LabeledData):
             backbone = GenomambaModel(backbone.config)
     else:
         log.info("no pretrained checkpoint: training from scratch (model_config %s)", cfg.model_config)
-        from genomamba.pretrain.module import model_config_path
-
-        fields = read_yaml(model_config_path(cfg.model_config))
-        fields.update(cfg.model)
+        fields = dict(cfg.model)
         if cfg.backend is not None:
             fields["backend"] = cfg.backend
-        backbone = GenomambaModel(from_dict(ModelConfig, fields, path=cfg.model_config))
+        backbone = GenomambaModel(ModelConfig.from_preset(cfg.model_config, fields))
     return GenomambaForSequence(backbone, head).train()  # from_pretrained returns eval mode
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from genomamba import __version__
 from genomamba.alphabet import N, NucleotideTokenizer
-from genomamba.atomic import atomic_dir
+from genomamba.atomic import atomic_dir, file_digest
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.genome.fasta import Genome, can_create_dir
@@ -247,15 +247,6 @@ class _IntervalCounter:
         return cum[:, np.searchsorted(self.cuts, ends)] - cum[:, np.searchsorted(self.cuts, starts)]
 
 
-def file_md5(path: Path, chunk: int = 1 << 24) -> str:
-    """MD5 of a file, read in bounded chunks (the checksums windows and pretraining record)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_windows(
     fasta: str | os.PathLike,
     out: str | os.PathLike,
@@ -410,7 +401,7 @@ def _qc_report(genome, genome_name, cfg, segments, per_chrom, windows, warnings)
         "genome": {
             "name": genome_name,
             "fasta": str(genome.path),
-            "fasta_md5": file_md5(genome.path),
+            "fasta_md5": file_digest(genome.path, "md5"),
             "sequences": len(genome.contigs),
             "total_length": sum(genome.contigs.values()),
         },
@@ -516,7 +507,7 @@ class WindowsDir:
         for name in ("tokens.u8", "softmask.u8"):
             if name not in sums:
                 raise GenomambaError(f"qc.json has no checksum for {name}", self.path / "qc.json")
-            if file_md5(self.path / name) != sums[name]:
+            if file_digest(self.path / name, "md5") != sums[name]:
                 raise GenomambaError("md5 does not match qc.json (file changed or corrupt)", self.path / name)
 
     def split(self, name: str):

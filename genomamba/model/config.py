@@ -1,20 +1,49 @@
 """``ModelConfig``: the single source of model hyperparameters (names as in mamba-ssm and Caduceus).
 
-Loaded from ``configs/model/*.yaml`` with ``genomamba.config.load_config(ModelConfig, path, overrides)``;
-saved verbatim in every checkpoint's ``config.json``.
+Loaded from a preset name (``configs/model/<name>.yaml``) or a YAML path with ``ModelConfig.from_preset``;
+saved verbatim in every checkpoint's ``config.json``. The questions other stages ask of a model (its training
+objective, whether it is reverse-complement symmetric) are answered here, once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from genomamba.alphabet import TOKENS
+from genomamba.backends import Backend
+from genomamba.errors import GenomambaError
 
 Fusion = Literal["layer", "head"]
 RCMode = Literal["none", "ps", "posthoc"]
-Backend = Literal["auto", "triton", "cpu", "ref"]
+Objective = Literal["all", "mlm"]
+
+
+def model_preset_dirs() -> list[Path]:
+    """Folders holding the model presets: ``configs/model`` of a source checkout, and the same files as installed
+    from a wheel (package ``genomamba._configs``, mapped onto ``configs/`` in pyproject.toml)."""
+    dirs = [Path(__file__).resolve().parents[2] / "configs" / "model"]
+    try:
+        from importlib.resources import files
+
+        dirs.append(Path(str(files("genomamba._configs") / "model")))
+    except (ModuleNotFoundError, TypeError):  # plain checkout on PYTHONPATH, no install
+        pass
+    return [d for d in dirs if d.is_dir()]
+
+
+def model_config_path(name: str) -> Path:
+    """Resolve a model config name: an existing path, else the preset ``<name>.yaml`` (tiny, small, base)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    for folder in model_preset_dirs():
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for d in model_preset_dirs() for p in d.glob("*.yaml")})
+    raise GenomambaError(f"model_config {name!r}: no such file and no such preset (presets: {', '.join(known)})")
 
 
 @dataclass
@@ -73,6 +102,34 @@ class ModelConfig:
             # only add cost, so refuse the combination instead of silently ignoring it
             raise ValueError("fusion 'head' is reverse-complement equivariant by construction; use rc: none")
 
+    @classmethod
+    def from_preset(cls, name: str, overrides: dict[str, Any] | None = None) -> ModelConfig:
+        """A preset name or YAML path, with field ``overrides`` on top (checked like the file's own fields)."""
+        from genomamba.config import from_dict, read_yaml
+
+        path = model_config_path(name)
+        fields = read_yaml(path)
+        fields.update(overrides or {})
+        return from_dict(cls, fields, path=path, prefix="model.")
+
+    @property
+    def objective(self) -> Objective:
+        """Pretraining objective: ``all`` (predict every base from both sides) for the two-strand causal head,
+        ``mlm`` for BiMamba layers, where each position sees itself."""
+        return "mlm" if self.fusion == "layer" else "all"
+
+    @property
+    def rc_equivariant(self) -> bool:
+        """Reverse-complement equivariant by construction (weights): fusion ``head`` or ``rc: ps``. Such models
+        need no random-strand augmentation in training."""
+        return self.fusion == "head" or self.rc == "ps"
+
+    @property
+    def rc_symmetric_inference(self) -> bool:
+        """Predictions on rc(x) are the complement of those on x at inference: the equivariant designs, plus
+        ``rc: posthoc`` (which averages both strands). Scoring one strand is then enough."""
+        return self.rc_equivariant or self.rc == "posthoc"
+
     @property
     def d_inner(self) -> int:
         return self.expand * self.d_model
@@ -89,4 +146,4 @@ class ModelConfig:
     @property
     def hidden_size(self) -> int:
         """Width of ``hidden_states``: both strands' channels for ps and fusion head, else d_model."""
-        return 2 * self.d_model if (self.rc == "ps" or self.fusion == "head") else self.d_model
+        return 2 * self.d_model if self.rc_equivariant else self.d_model

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genomamba.alphabet import NucleotideTokenizer
+from genomamba.backends import BACKENDS
 from genomamba.errors import GenomambaError
 from genomamba.model.backbone import Backbone
 from genomamba.model.config import ModelConfig
@@ -78,8 +79,8 @@ class GenomambaModel(nn.Module):
 
     def set_backend(self, backend: str) -> None:
         """Switch the selective-scan backend of every mixer (auto|triton|cpu|ref)."""
-        if backend not in ("auto", "triton", "cpu", "ref"):
-            raise GenomambaError(f"unknown backend {backend!r}; choose auto|triton|cpu|ref")
+        if backend not in BACKENDS:
+            raise GenomambaError(f"unknown backend {backend!r}; choose {'|'.join(BACKENDS)}")
         self.config.backend = backend
         for module in self.modules():
             if hasattr(module, "backend") and module is not self:

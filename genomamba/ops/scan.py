@@ -19,11 +19,12 @@ import os
 
 import torch
 
+from genomamba.backends import BACKENDS
 from genomamba.errors import GenomambaError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "triton", "cpu", "ref")
+
 _logged_auto: set[str] = set()
 
 

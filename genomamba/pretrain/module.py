@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -21,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from genomamba.alphabet import MASK
-from genomamba.errors import GenomambaError
 from genomamba.optim import OptimConfig, build_optimizer
 from genomamba.pretrain.data import DataConfig
 
@@ -84,31 +82,6 @@ class PretrainConfig:
     seed: int = 0
 
 
-def model_preset_dirs() -> list[Path]:
-    """Folders holding the model presets: ``configs/model`` of a source checkout, and the same files as installed
-    from a wheel (package ``genomamba._configs``, mapped onto ``configs/`` in pyproject.toml)."""
-    dirs = [Path(__file__).resolve().parents[2] / "configs" / "model"]
-    try:
-        from importlib.resources import files
-
-        dirs.append(Path(str(files("genomamba._configs") / "model")))
-    except (ModuleNotFoundError, TypeError):  # plain checkout on PYTHONPATH, no install
-        pass
-    return [d for d in dirs if d.is_dir()]
-
-
-def model_config_path(name: str) -> Path:
-    """Resolve ``model_config``: an existing path, else the preset ``<name>.yaml`` (tiny, small, base)."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    for folder in model_preset_dirs():
-        if (folder / f"{name}.yaml").is_file():
-            return folder / f"{name}.yaml"
-    known = sorted({p.stem for d in model_preset_dirs() for p in d.glob("*.yaml")})
-    raise GenomambaError(f"model_config {name!r}: no such file and no such preset (presets: {', '.join(known)})")
-
-
 class PretrainModule(pl.LightningModule):
     """Wraps a ``GenomambaModel``; hyperparameters are plain dicts so Lightning checkpoints load weights-only."""
 
@@ -121,7 +94,7 @@ class PretrainModule(pl.LightningModule):
         self.model = GenomambaModel(from_dict(ModelConfig, model_config))
         self.optim_cfg = from_dict(OptimConfig, optim)
         self.data_cfg = from_dict(DataConfig, data)
-        self.objective = "mlm" if self.model.config.fusion == "layer" else "all"
+        self.objective = self.model.config.objective
         self.max_steps = max_steps
         self.best_val_bpb = math.inf  # restored from checkpoints, drives the "best" export
         self._eval = None

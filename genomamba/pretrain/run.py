@@ -20,37 +20,25 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-from genomamba.atomic import atomic_file
-from genomamba.config import from_dict, load_config, read_yaml, to_dict
+from genomamba.atomic import atomic_file, file_digest
+from genomamba.config import load_config, to_dict
 from genomamba.errors import GenomambaError
-from genomamba.genome.windows import file_md5
-from genomamba.pretrain.module import PretrainConfig, model_config_path
+from genomamba.model.config import ModelConfig
+from genomamba.pretrain.module import PretrainConfig
 
 log = logging.getLogger(__name__)
 
 
-def load_pretrain_config(path: str | os.PathLike | None, overrides: list[str]) -> tuple[PretrainConfig, dict]:
-    """PretrainConfig from YAML + ``key=value`` overrides, and the fully resolved ModelConfig as a dict."""
-    from genomamba.model import ModelConfig
-
+def load_pretrain_config(path: str | os.PathLike | None, overrides: list[str]) -> tuple[PretrainConfig, ModelConfig]:
+    """PretrainConfig from YAML + ``key=value`` overrides, and the fully resolved ModelConfig."""
     cfg = load_config(PretrainConfig, path, overrides)
-    mpath = model_config_path(cfg.model_config)
-    base = read_yaml(mpath)
-    base.update(cfg.model)
-    model_cfg = from_dict(ModelConfig, base, path=path if cfg.model else mpath, prefix="model.")
-    return cfg, asdict(model_cfg)
-
-
-def rc_equivariant(model_cfg: dict) -> bool:
-    """Models whose predictions on rc(x) are the complement of those on x need no random-strand augmentation."""
-    return model_cfg.get("rc") == "ps" or model_cfg.get("fusion") == "head"
+    return cfg, ModelConfig.from_preset(cfg.model_config, cfg.model)
 
 
 def check_layout(devices: int, num_nodes: int) -> None:
@@ -67,8 +55,8 @@ def check_layout(devices: int, num_nodes: int) -> None:
 
 
 def data_checksums(root: Path) -> dict:
-    out = {"tokens_md5": file_md5(root / "tokens.u8"), "softmask_md5": file_md5(root / "softmask.u8")}
-    out["windows_parquet_md5"] = file_md5(root / "windows.parquet")
+    files = {"tokens_md5": "tokens.u8", "softmask_md5": "softmask.u8", "windows_parquet_md5": "windows.parquet"}
+    out = {key: file_digest(root / name, "md5") for key, name in files.items()}
     try:
         import polars as pl
 
@@ -248,12 +236,11 @@ def run_pretraining(
 
     from genomamba.pretrain.data import PretrainDataModule, lightning_datamodule
 
-    objective = "mlm" if model_cfg["fusion"] == "layer" else "all"
     dm = PretrainDataModule(
         windows_dir,
         cfg.data,
-        objective,
-        rc_equivariant(model_cfg),
+        model_cfg.objective,
+        model_cfg.rc_equivariant,
         cfg.trainer.accumulate_grad_batches,
         cfg.trainer.max_steps,
         cfg.seed,
@@ -285,7 +272,7 @@ def run_pretraining(
         )
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # model init; the data stream has its own seeds
-    module = PretrainModule(model_cfg, to_dict(cfg.optim), to_dict(cfg.data), cfg.trainer.max_steps)
+    module = PretrainModule(to_dict(model_cfg), to_dict(cfg.optim), to_dict(cfg.data), cfg.trainer.max_steps)
     state: dict = {}
     loggers, has_tb = _loggers(out)
     trainer = pl.Trainer(
@@ -318,7 +305,7 @@ def run_pretraining(
         )
     if trainer.is_global_zero:
         with atomic_file(out / "config.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump({"pretrain": to_dict(cfg), "model": model_cfg}, sort_keys=False))
+            tmp.write_text(yaml.safe_dump({"pretrain": to_dict(cfg), "model": to_dict(model_cfg)}, sort_keys=False))
     ldm = lightning_datamodule(dm)
     t_fit = time.time()
     trainer.fit(module, datamodule=ldm, ckpt_path=str(ckpt_path) if resume else None)
@@ -339,7 +326,7 @@ def run_pretraining(
     baselines = state.get("baselines") or (compute_baselines(dm, cfg, out) if cfg.baselines.enabled else {})
     summary = {
         "config": to_dict(cfg),
-        "model": model_cfg,
+        "model": to_dict(model_cfg),
         "windows_dir": str(Path(windows_dir).resolve()),
         "data_checksums": data_checksums(dm.root),
         "tiles": {"length": dm.cfg.eval_len, "val": int(dm.tiles["val"].size), "test": int(dm.tiles["test"].size)},

@@ -8,7 +8,6 @@ Memory is bounded: records are read ``chunk_records`` at a time (the engine boun
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 from genomamba import __version__
-from genomamba.atomic import atomic_file
+from genomamba.atomic import atomic_file, file_digest
 from genomamba.errors import GenomambaError
 from genomamba.vep.engine import (
     ScoreVcfConfig,
@@ -33,7 +32,6 @@ __all__ = [
     "SupervisedEffectScorer",
     "Variant",
     "VariantEffectScorer",
-    "file_digest",
     "load_scorer",
     "score_vcf",
 ]
@@ -42,14 +40,6 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------- driver
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_scorer(
     checkpoint: str | None, kmer: int | None, genome, cfg: ScoreVcfConfig, backend: str | None, output_index=None
 ):

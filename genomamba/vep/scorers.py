@@ -27,8 +27,7 @@ class ModelScorer:
     def __init__(self, model, batch_size: int, device: str = "cpu"):
         self.model = model.eval()
         self.fusion = model.config.fusion
-        # fusion "head" runs one shared causal stack over x and rc(x); rc "ps"/"posthoc" are equivariant too
-        self.rc_equivariant = model.config.fusion == "head" or model.config.rc in ("ps", "posthoc")
+        self.rc_equivariant = model.config.rc_symmetric_inference  # one strand then gives both strands' scores
         self.batch_size = max(1, int(batch_size))
         self.device = device
         self.n_forward = 0  # forward passes (batches) run
