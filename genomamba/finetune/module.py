@@ -24,13 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genomamba.alphabet import PAD
 from genomamba.backends import Backend
 from genomamba.baselines.kmer_classifier import KmerBaselineConfig
 from genomamba.config import load_config, to_dict
 from genomamba.errors import GenomambaError
 from genomamba.finetune.datasets import DataConfig, LabeledData, describe_source
 from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
+from genomamba.model.batching import length_batches, pad_batch
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +110,6 @@ def load_finetune_config(path=None, overrides: list[str] = ()) -> FinetuneConfig
 # -------------------------------------------------------------------------------------------------- batching
 
 
-def pad_batch(tokens: list[np.ndarray]) -> torch.Tensor:
-    """Right-pad variable-length uint8 token arrays with [PAD] -> (B, L_max) int64."""
-    length = max(t.size for t in tokens)
-    out = np.full((len(tokens), length), PAD, dtype=np.int64)
-    for i, t in enumerate(tokens):
-        out[i, : t.size] = t
-    return torch.from_numpy(out)
-
-
 class _Rows(torch.utils.data.Dataset):
     def __init__(self, tokens: list[np.ndarray], targets: np.ndarray):
         self.tokens, self.targets = tokens, targets
@@ -133,12 +124,6 @@ class _Rows(torch.utils.data.Dataset):
 def _collate(rows):
     tokens, targets = zip(*rows)
     return pad_batch(list(tokens)), torch.as_tensor(np.asarray(targets))
-
-
-def _length_batches(tokens: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
-    """Index batches of similar length (sorted), so prediction pads little."""
-    order = np.argsort([t.size for t in tokens], kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 # ----------------------------------------------------------------------------------------------- the network
@@ -363,7 +348,7 @@ def finetune(cfg: FinetuneConfig, data: LabeledData, log_dir: str | None = None)
     )
     val_loader = torch.utils.data.DataLoader(
         _Rows(val.tokens, val.labels),
-        batch_sampler=_length_batches(val.tokens, cfg.train.eval_batch_size),
+        batch_sampler=length_batches(val.tokens, cfg.train.eval_batch_size),
         collate_fn=_collate,
     )
     keep = _KeepBest(cfg.train.patience)
@@ -403,7 +388,7 @@ def predict_tokens(
     net.eval()
     device = next(net.parameters()).device
     outs: list[torch.Tensor | None] = [None] * len(tokens)
-    for idx in _length_batches(tokens, batch_size):
+    for idx in length_batches(tokens, batch_size):
         out = net(pad_batch([tokens[i] for i in idx]).to(device)).float().cpu()
         for j, i in enumerate(idx):
             outs[i] = out[j]

@@ -428,14 +428,10 @@ class SupervisedEffectScorer(VariantEffectScorer):
     def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        from genomamba.alphabet import PAD
+        from genomamba.model.batching import pad_batch
 
-        width = max(len(w) for w in windows)
-        ids = np.full((len(windows), width), PAD, dtype=np.int64)
-        for i, w in enumerate(windows):
-            ids[i, : len(w)] = w
         with torch.inference_mode():
-            out = self.wrapper(torch.from_numpy(ids)).float()
+            out = self.wrapper(pad_batch(windows)).float()
         if self.task == "classification":
             out = torch.softmax(out, dim=-1)
         return out[:, self.output_index].numpy()

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from genomamba.alphabet import PAD, reverse_complement
+from genomamba.alphabet import reverse_complement
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,13 @@ class ModelScorer:
         import torch
 
         from genomamba.model import nucleotide_log_probs
+        from genomamba.model.batching import length_batches, pad_batch
 
         out: list[np.ndarray | None] = [None] * len(windows)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))  # similar lengths share a batch
         with torch.inference_mode():
-            for b in range(0, len(order), self.batch_size):
-                idx = order[b : b + self.batch_size]
-                width = max(len(windows[i]) for i in idx)
-                ids = np.full((len(idx), width), PAD, dtype=np.int64)
-                for row, i in enumerate(idx):
-                    ids[row, : len(windows[i])] = windows[i]
-                lp = nucleotide_log_probs(self.model, torch.from_numpy(ids).to(self.device))  # (B, width, 4)
-                lp = lp.float().cpu().numpy()
+            for idx in length_batches(windows, self.batch_size):  # similar lengths share a batch
+                ids = pad_batch([windows[i] for i in idx]).to(self.device)
+                lp = nucleotide_log_probs(self.model, ids).float().cpu().numpy()  # (B, width, 4)
                 for row, i in enumerate(idx):
                     out[i] = lp[row, : len(windows[i])]
                 self.n_forward += 1

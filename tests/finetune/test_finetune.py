@@ -19,6 +19,7 @@ from genomamba.cli import main
 from genomamba.finetune import module as ft
 from genomamba.finetune.datasets import load_labeled
 from genomamba.model import GenomambaForSequence, GenomambaModel, HeadConfig, ModelConfig
+from genomamba.model.batching import pad_batch
 
 from .conftest import random_seq, write_csv
 
@@ -33,7 +34,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_pad_batch():
-    ids = ft.pad_batch([encode("ACG"), encode("T")])
+    ids = pad_batch([encode("ACG"), encode("T")])
     assert ids.tolist() == [[0, 1, 2], [3, PAD, PAD]]
 
 
@@ -48,8 +49,8 @@ def test_prediction_does_not_depend_on_padding(pooling, strands, fusion):
     short = encode(random_seq(rng, 17))
     others = [encode(random_seq(rng, n)) for n in (40, 23)]
     with torch.no_grad():
-        alone = net(ft.pad_batch([short]))[0]
-        padded = net(ft.pad_batch([short, *others]))[0]  # 23 pads after the short sequence
+        alone = net(pad_batch([short]))[0]
+        padded = net(pad_batch([short, *others]))[0]  # 23 pads after the short sequence
         scores = ft.predict_tokens(net, "multiclass", [others[0], short, others[1]], batch_size=3)
     assert torch.allclose(alone, padded, atol=1e-5), (alone, padded)
     assert np.allclose(scores[1], torch.softmax(alone, 0).numpy(), atol=1e-5)
