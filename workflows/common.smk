@@ -5,23 +5,23 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-RESULTS = config.get("results", "results")
+# validate() has filled every default the schema declares, so sections are read with [], never .get(key, default)
+RESULTS = config["results"]
 GENOMES = list(config["genomes"])
-RES = config.get("resources", {})
-THREADS = RES.get("threads", 2)
-MEM_MB = RES.get("mem_mb", 8000)
-GPUS = RES.get("gpu", 0)
+THREADS = config["resources"]["threads"]
+MEM_MB = config["resources"]["mem_mb"]
+GPUS = config["resources"]["gpu"]
 
 # the CLI of the environment Snakemake runs in (also inside SLURM jobs, which re-run this interpreter)
 GENOMAMBA = f"{sys.executable} -m genomamba"
 
 
 def section(name):
-    return config.get(name, {}) or {}
+    return config[name]
 
 
 def is_enabled(name):
-    return section(name).get("enabled", True)
+    return section(name)["enabled"]
 
 
 def genome_cfg(genome):
@@ -42,25 +42,25 @@ def workflow_path(path):
 
 
 def genomes_with_annotation():
-    return [g for g in GENOMES if genome_cfg(g).get("annotation")]
+    return [g for g in GENOMES if genome_cfg(g)["annotation"]]
 
 
 def vcf_jobs():
-    return [(g, name) for g in GENOMES for name in (genome_cfg(g).get("vcfs") or {})]
+    return [(g, name) for g in GENOMES for name in genome_cfg(g)["vcfs"]]
 
 
 def pretrain_overrides():
     """Config overrides for the pretrain rule: the user's, plus the device layout for multi-device runs."""
     pre = section("pretrain")
-    extra = list(pre.get("overrides", []))
-    if pre.get("devices", 1) > 1 or pre.get("nodes", 1) > 1:
-        extra += [f"trainer.devices={pre.get('devices', 1)}", f"trainer.num_nodes={pre.get('nodes', 1)}"]
+    extra = list(pre["overrides"])
+    if pre["devices"] > 1 or pre["nodes"] > 1:
+        extra += [f"trainer.devices={pre['devices']}", f"trainer.num_nodes={pre['nodes']}"]
     return [shlex.quote(item) for item in extra]
 
 
 def annotation_arg(genome):
     """--annotation for make-task: a path is passed on; a bundled genome name brings its own annotation."""
-    annotation = genome_cfg(genome).get("annotation")
+    annotation = genome_cfg(genome)["annotation"]
     if annotation and (annotation.endswith((".gff", ".gff3", ".gtf", ".gz")) or "/" in annotation):
         return f"--annotation {annotation}"
     return ""
@@ -69,7 +69,7 @@ def annotation_arg(genome):
 def finetune_jobs():
     if not (is_enabled("finetune") and is_enabled("pretrain")):
         return []
-    return [(g, t) for g in genomes_with_annotation() for t in section("finetune").get("tasks", ["promoters"])]
+    return [(g, t) for g in genomes_with_annotation() for t in section("finetune")["tasks"]]
 
 
 def vep_jobs():
@@ -79,13 +79,26 @@ def vep_jobs():
 
 
 def all_targets():
-    return [f"{RESULTS}/summary.txt"]
+    plots = [f"{RESULTS}/pretrain/{g}/training.png" for g in GENOMES] if is_enabled("pretrain") else []
+    return [f"{RESULTS}/summary.txt", *plots]
+
+
+def cli_flags(settings):
+    """Only the settings the config sets, as CLI flags: the package's dataclasses stay the one source of defaults."""
+    return " ".join(f"--{key.replace('_', '-')} {shlex.quote(str(value))}" for key, value in settings.items())
 
 
 def windows_args(wildcards):
-    """Only the window settings the config sets: WindowsConfig stays the single source of defaults."""
-    w = genome_cfg(wildcards.genome).get("windows", {}) or {}
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in w.items())
+    return cli_flags(genome_cfg(wildcards.genome).get("windows") or {})
+
+
+def score_vcf_args(wildcards):
+    """The ScoreVcfConfig fields the workflow config may set (today: context), only where it sets them."""
+    return cli_flags({k: section("vep")[k] for k in ("context",) if k in section("vep")})
+
+
+def vep_keep_info(wildcards):
+    return ",".join(f for f in (section("vep")["label_field"], section("vep")["group_field"]) if f)
 
 
 def summary_metrics(wildcards=None):

@@ -31,11 +31,11 @@ rule finetune:
         f"{RESULTS}/finetune/{{genome}}/{{task}}/model/metrics.json",
     params:
         cli=GENOMAMBA,
-        config=lambda wc: workflow_path(section("finetune").get("config", "configs/finetune/demo.yaml")),
+        config=lambda wc: workflow_path(section("finetune")["config"]),
         fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
         pretrained=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
         out=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
-        overrides=lambda wc: " ".join(shlex.quote(o) for o in section("finetune").get("overrides", [])),
+        overrides=lambda wc: " ".join(shlex.quote(o) for o in section("finetune")["overrides"]),
     log:
         f"{RESULTS}/logs/finetune/{{genome}}.{{task}}.log",
     benchmark:
@@ -52,11 +52,32 @@ rule finetune:
         "--pretrained {params.pretrained} --out {params.out} {params.overrides} > {log} 2>&1"
 
 
-rule finetune_evaluate:
+rule finetune_predict:
     input:
         f"{RESULTS}/finetune/{{genome}}/{{task}}/model/metrics.json",
     output:
-        predictions=f"{RESULTS}/finetune/{{genome}}/{{task}}/predictions.parquet",
+        f"{RESULTS}/finetune/{{genome}}/{{task}}/predictions.parquet",
+    params:
+        cli=GENOMAMBA,
+        model=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
+    log:
+        f"{RESULTS}/logs/finetune_predict/{{genome}}.{{task}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune_predict/{{genome}}.{{task}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=MEM_MB,
+        runtime=60,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "{params.cli} predict --checkpoint {params.model} --split test --out {output} > {log} 2>&1"
+
+
+rule finetune_evaluate:
+    input:
+        f"{RESULTS}/finetune/{{genome}}/{{task}}/predictions.parquet",
+    output:
         metrics=report(
             f"{RESULTS}/finetune/{{genome}}/{{task}}/eval/metrics.json",
             category="Fine-tuning",
@@ -74,7 +95,6 @@ rule finetune_evaluate:
         ),
     params:
         cli=GENOMAMBA,
-        model=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
         out=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/eval",
     log:
         f"{RESULTS}/logs/finetune_evaluate/{{genome}}.{{task}}.log",
@@ -87,6 +107,4 @@ rule finetune_evaluate:
     conda:
         "envs/genomamba.yaml"
     shell:
-        "({params.cli} predict --checkpoint {params.model} --split test --out {output.predictions} && "
-        "{params.cli} evaluate --predictions {output.predictions} --out-dir {params.out} --kmer-baseline) "
-        "> {log} 2>&1"
+        "{params.cli} evaluate --predictions {input} --out-dir {params.out} --kmer-baseline > {log} 2>&1"

@@ -8,15 +8,10 @@ rule pretrain:
         tokens=f"{RESULTS}/windows/{{genome}}/tokens.u8",
         manifest=f"{RESULTS}/windows/{{genome}}/windows.parquet",
     output:
-        summary=f"{RESULTS}/pretrain/{{genome}}/summary.json",
-        curves=report(
-            f"{RESULTS}/pretrain/{{genome}}/training.png",
-            category="Pretraining",
-            caption="report/pretraining.rst",
-        ),
+        f"{RESULTS}/pretrain/{{genome}}/summary.json",
     params:
         cli=GENOMAMBA,
-        config=lambda wc: workflow_path(section("pretrain").get("config", "configs/pretrain/demo.yaml")),
+        config=lambda wc: workflow_path(section("pretrain")["config"]),
         overrides=lambda wc: " ".join(pretrain_overrides()),
         windows=lambda wc: f"{RESULTS}/windows/{wc.genome}",
         out=lambda wc: f"{RESULTS}/pretrain/{wc.genome}",
@@ -30,12 +25,37 @@ rule pretrain:
         runtime=24 * 60,
         gpu=GPUS,
         # one task per device: Lightning reads the layout from SLURM and genomamba refuses a mismatch
-        tasks_per_node=lambda wc: section("pretrain").get("devices", 1),
-        nodes=lambda wc: section("pretrain").get("nodes", 1),
+        tasks_per_node=lambda wc: section("pretrain")["devices"],
+        nodes=lambda wc: section("pretrain")["nodes"],
     conda:
         "envs/genomamba.yaml"
     shell:
         "(if [ -f {params.out}/lightning/last.ckpt ]; then resume=--resume; else resume=; fi; "
         "{params.cli} pretrain --config {params.config} --windows {params.windows} --out {params.out} "
-        "$resume {params.overrides} && "
-        "{params.cli} summarize --plot-pretraining {params.out} --plot-out {output.curves}) > {log} 2>&1"
+        "$resume {params.overrides}) > {log} 2>&1"
+
+
+rule pretrain_plot:
+    input:
+        f"{RESULTS}/pretrain/{{genome}}/summary.json",
+    output:
+        report(
+            f"{RESULTS}/pretrain/{{genome}}/training.png",
+            category="Pretraining",
+            caption="report/pretraining.rst",
+        ),
+    params:
+        cli=GENOMAMBA,
+        out=lambda wc: f"{RESULTS}/pretrain/{wc.genome}",
+    log:
+        f"{RESULTS}/logs/pretrain_plot/{{genome}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain_plot/{{genome}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
+        "{params.cli} summarize --plot-pretraining {params.out} --plot-out {output} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# VCF -> zero-shot variant scores (model LLR and the two-sided k-mer baseline) -> AUROC/AUPRC per group.
+# VCF -> zero-shot variant scores (model LLR; the two-sided k-mer baseline beside it) -> AUROC/AUPRC per group.
 
 
 rule vep_score:
@@ -6,16 +6,13 @@ rule vep_score:
         vcf=lambda wc: resolve_spec(genome_cfg(wc.genome)["vcfs"][wc.vcf]),
         pretrained=f"{RESULTS}/pretrain/{{genome}}/summary.json",
     output:
-        model=f"{RESULTS}/vep/{{genome}}/{{vcf}}.scores.tsv",
-        baseline=f"{RESULTS}/vep/{{genome}}/{{vcf}}.kmer.tsv",
+        f"{RESULTS}/vep/{{genome}}/{{vcf}}.scores.tsv",
     params:
         cli=GENOMAMBA,
         fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
         checkpoint=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
-        context=lambda wc: section("vep").get("context", 4096),
-        keep=lambda wc: ",".join(
-            f for f in (section("vep").get("label_field", "LABEL"), section("vep").get("group_field", "CSQ")) if f
-        ),
+        args=score_vcf_args,
+        keep=vep_keep_info,
     log:
         f"{RESULTS}/logs/vep_score/{{genome}}.{{vcf}}.log",
     benchmark:
@@ -24,14 +21,35 @@ rule vep_score:
     resources:
         mem_mb=MEM_MB,
         runtime=4 * 60,
-        gpu=GPUS,
     conda:
         "envs/genomamba.yaml"
     shell:
-        "({params.cli} score-vcf --vcf {input.vcf} --fasta {params.fasta} --checkpoint {params.checkpoint} "
-        "--context {params.context} --keep-info {params.keep} --no-progress --out {output.model} && "
+        "{params.cli} score-vcf --vcf {input.vcf} --fasta {params.fasta} --checkpoint {params.checkpoint} "
+        "{params.args} --keep-info {params.keep} --no-progress --out {output} > {log} 2>&1"
+
+
+rule vep_kmer:
+    input:
+        vcf=lambda wc: resolve_spec(genome_cfg(wc.genome)["vcfs"][wc.vcf]),
+    output:
+        f"{RESULTS}/vep/{{genome}}/{{vcf}}.kmer.tsv",
+    params:
+        cli=GENOMAMBA,
+        fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
+        keep=vep_keep_info,
+    log:
+        f"{RESULTS}/logs/vep_kmer/{{genome}}.{{vcf}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/vep_kmer/{{genome}}.{{vcf}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=MEM_MB,
+        runtime=60,
+    conda:
+        "envs/genomamba.yaml"
+    shell:
         "{params.cli} score-vcf --vcf {input.vcf} --fasta {params.fasta} --kmer-baseline 4 "
-        "--keep-info {params.keep} --no-progress --out {output.baseline}) > {log} 2>&1"
+        "--keep-info {params.keep} --no-progress --out {output} > {log} 2>&1"
 
 
 rule vep_evaluate:
@@ -55,8 +73,8 @@ rule vep_evaluate:
     params:
         cli=GENOMAMBA,
         out=lambda wc: f"{RESULTS}/vep/{wc.genome}/{wc.vcf}.eval",
-        label=lambda wc: section("vep").get("label_field", "LABEL"),
-        group=lambda wc: section("vep").get("group_field", "CSQ"),
+        label=lambda wc: section("vep")["label_field"],
+        group=lambda wc: section("vep")["group_field"],
     log:
         f"{RESULTS}/logs/vep_evaluate/{{genome}}.{{vcf}}.log",
     benchmark:

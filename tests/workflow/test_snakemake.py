@@ -41,6 +41,16 @@ def test_bad_config_is_rejected(tmp_path):
     assert "window_size" in out and "minimum" in out
 
 
+def test_vep_context_below_the_scoring_bound_is_rejected_before_any_rule(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("vep: {context: 32}\n")
+    r = smk("-n", "--cores", "1", "--configfile", str(bad), cwd=tmp_path)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "context" in out and "minimum" in out
+    assert "windows_make" not in out  # rejected at validation, before the DAG is built
+
+
 def test_unknown_config_key_is_rejected(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("pretrain: {enabld: true}\n")
