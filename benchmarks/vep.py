@@ -58,7 +58,7 @@ def run(args) -> dict:
 
     from genomamba.config import load_config
     from genomamba.model import GenomambaModel, ModelConfig
-    from genomamba.vep.run import ScoreVcfConfig, score_vcf
+    from genomamba.vep import ScoreVcfConfig, score_vcf
 
     torch.set_num_threads(args.threads)
     results = {

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genomamba.vep.config import MIN_CONTEXT
+
 # flags (reasons) written per ALT allele; "unscored" ones mean the score is missing
 FLAG_REF_MISMATCH = "REF_MISMATCH"
 FLAG_UNKNOWN_CONTIG = "UNKNOWN_CONTIG"
@@ -183,6 +185,6 @@ class Tiling:
 
 
 def make_tiling(length: int, context: int) -> Tiling:
-    if context < 16:
-        raise ValueError(f"context must be >= 16 bases, got {context}")
+    if context < MIN_CONTEXT:
+        raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {context}")
     return Tiling(length=length, context=context, flank=context // 4)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -46,40 +45,13 @@ from genomamba.vep.alleles import (
     make_tiling,
     trim_alleles,
 )
+from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.writers import AlleleResult
 
 # the logger keeps the name it had before the engine was split out of vep.py, so log lines read as before
 log = logging.getLogger("genomamba.vep.run")
 
 _BASE = {"A": 0, "C": 1, "G": 2, "T": 3}
-
-
-@dataclass
-class ScoreVcfConfig:
-    context: int = 4096  # window length in bases (C); each variant gets >= C/4 bases of context on each side
-    batch_size: int = 0  # sequences per forward pass; 0 = auto: max(1, 65536 // context)
-    ref_check: Literal["error", "warn", "skip"] = "error"  # what a REF that disagrees with the FASTA does
-    # "both": also score the reverse complement and average; "auto": "both" unless the scorer is reverse-complement
-    # equivariant by construction (fusion "head", rc "ps"/"posthoc", the k-mer baseline), whose reverse pass would
-    # only repeat the forward value at twice the cost
-    strands: Literal["auto", "both", "forward"] = "auto"
-    chunk_records: int = 2048  # VCF records held in memory at once
-    haplotype_flank: int = 16  # bases each side of an indel/MNV inside its pseudo-likelihood region
-    max_indel_length: int = 64  # longer REF/ALT changes are flagged INDEL_TOO_LONG
-    per_variant: bool = False  # one forward pass per variant instead of one per shared window (comparisons)
-    tile_cache: int = 4  # recent tile log-probabilities kept (sorted input shares tiles across chunks)
-    keep_info: list[str] = field(default_factory=list)  # INFO fields copied into TSV/Parquet columns
-    threads: int = 0  # torch / htslib threads; 0 = leave the defaults
-
-    def __post_init__(self) -> None:
-        if self.context < 64:
-            raise ValueError(f"context must be >= 64 bases, got {self.context}")
-        if self.batch_size < 0 or self.chunk_records < 1 or self.haplotype_flank < 1:
-            raise ValueError("batch_size must be >= 0, chunk_records and haplotype_flank >= 1")
-
-    @property
-    def effective_batch_size(self) -> int:
-        return self.batch_size or max(1, 65536 // self.context)
 
 
 @dataclass

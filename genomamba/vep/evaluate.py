@@ -21,12 +21,14 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genomamba.errors import GenomambaError
+from genomamba.vep.config import LABEL_FIELD, LABELS_TSV_COLUMN, EvaluateVepConfig
 
 log = logging.getLogger(__name__)
 
@@ -369,3 +371,41 @@ def _plot_distributions(tables, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+def named_inputs(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """``[NAME=]PATH`` specs -> (name, path); an unnamed input is called by its file stem ("scores" if alone)."""
+    out = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = (Path(spec).name.split(".")[0] if len(specs) > 1 else "scores"), spec
+        out.append((name, path))
+    return out
+
+
+def evaluate_vep(
+    scores: Sequence[str],
+    out: str | os.PathLike,
+    config: EvaluateVepConfig | None = None,
+    labels: str | os.PathLike | None = None,
+) -> dict:
+    """Evaluate score-vcf outputs (``[NAME=]PATH`` each) against labels; write the report directory ``out``
+    atomically (vep_metrics.json/.tsv, roc.png, score_distributions.png) and return the report."""
+    from genomamba.atomic import atomic_dir
+
+    cfg = config or EvaluateVepConfig()
+    tables = []
+    for name, path in named_inputs(scores):
+        if labels:
+            t = load_scores(path, name, cfg.score_field)
+            attach_labels(t, labels, cfg.label_field or LABELS_TSV_COLUMN, cfg.group_field)
+        else:
+            t = load_scores(path, name, cfg.score_field, cfg.label_field or LABEL_FIELD, cfg.group_field)
+        tables.append(t)
+    contrasts = cfg.contrast_pairs
+    report = evaluate(tables, contrasts, cfg.higher_is_positive, cfg.bootstrap, cfg.seed)
+    with atomic_dir(out) as tmp:
+        write_report(report, tables, contrasts, cfg.higher_is_positive, tmp)
+    return report

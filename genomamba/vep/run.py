@@ -18,8 +18,8 @@ from pathlib import Path
 from genomamba import __version__
 from genomamba.atomic import atomic_file, file_digest
 from genomamba.errors import GenomambaError
+from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.engine import (
-    ScoreVcfConfig,
     SupervisedEffectScorer,
     Variant,
     VariantEffectScorer,
@@ -27,14 +27,7 @@ from genomamba.vep.engine import (
 )
 from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
-__all__ = [
-    "ScoreVcfConfig",
-    "SupervisedEffectScorer",
-    "Variant",
-    "VariantEffectScorer",
-    "load_scorer",
-    "score_vcf",
-]
+__all__ = ["load_scorer", "score_vcf"]
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from genomamba.errors import GenomambaError
+from genomamba.vep import ScoreVcfConfig, score_vcf
 from genomamba.vep.evaluate import ScoreTable, evaluate
-from genomamba.vep.run import ScoreVcfConfig, score_vcf
 
 from .conftest import shared_file
 

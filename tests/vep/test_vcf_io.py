@@ -10,7 +10,7 @@ import pysam
 import pytest
 
 from genomamba.errors import GenomambaError
-from genomamba.vep.run import ScoreVcfConfig, score_vcf
+from genomamba.vep import ScoreVcfConfig, score_vcf
 
 from .conftest import run_cli, write_vcf
 
@@ -178,7 +178,7 @@ def test_empty_vcf_and_unsorted_input(tmp_path, fasta, genome_seqs):
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, sink_vcf, fasta, monkeypatch):
-    from genomamba.vep import run as vep
+    from genomamba.vep import engine as vep
 
     calls = {"n": 0}
     real = vep.VariantEffectScorer.score
