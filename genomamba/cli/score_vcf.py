@@ -12,7 +12,7 @@ from typing import get_args
 from genomamba.backends import BACKENDS
 
 # CLI flag -> ScoreVcfConfig field; unset flags fall back to --config, then to the dataclass defaults
-_FLAGS = ("context", "batch_size", "ref_check", "strands", "threads", "keep_info", "per_variant")
+_FLAGS = ("context", "batch_size", "ref_check", "strands", "threads", "keep_info", "per_variant", "device")
 
 
 def _csv(text: str) -> list[str]:
@@ -87,6 +87,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--config", type=Path, metavar="YAML", help="ScoreVcfConfig fields; flags override it")
     p.add_argument("--backend", choices=BACKENDS, help="selective-scan backend")
+    p.add_argument("--device", help=f"torch device the model runs on, e.g. cuda (default {d.device})")
     p.add_argument("--summary", help="also write the run summary as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)

@@ -33,6 +33,7 @@ class ScoreVcfConfig:
     tile_cache: int = 4  # recent tile log-probabilities kept (sorted input shares tiles across chunks)
     keep_info: list[str] = field(default_factory=list)  # INFO fields copied into TSV/Parquet columns
     threads: int = 0  # torch / htslib threads; 0 = leave the defaults
+    device: str = "cpu"  # torch device the model runs on ("cuda", "cuda:1", ...)
 
     def __post_init__(self) -> None:
         if self.context < MIN_CONTEXT:

@@ -1,6 +1,6 @@
 """Variant-effect scoring driver: stream a VCF, score every ALT allele with a model, write VCF/BCF/TSV/Parquet.
 
-The scores themselves (SNV LLR, haplotype score, flags, tiling) come from ``vep_engine``; this module loads the
+The scores themselves (SNV LLR, haplotype score, flags, tiling) come from ``engine``; this module loads the
 scorer, streams records through the engine and writes the output with its provenance and index.
 
 Memory is bounded: records are read ``chunk_records`` at a time (the engine bounds what scoring a chunk holds).
@@ -19,68 +19,14 @@ from genomamba import __version__
 from genomamba.atomic import atomic_file, file_digest
 from genomamba.errors import GenomambaError
 from genomamba.vep.config import ScoreVcfConfig
-from genomamba.vep.engine import (
-    SupervisedEffectScorer,
-    Variant,
-    VariantEffectScorer,
-    _NoScorer,
-)
+from genomamba.vep.engine import Engine, make_engine
+from genomamba.vep.refcheck import RefChecker, Variant
+from genomamba.vep.scorers import SupervisedScorer, load_scorer
 from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
 __all__ = ["load_scorer", "score_vcf"]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------- driver
-def load_scorer(
-    checkpoint: str | None, kmer: int | None, genome, cfg: ScoreVcfConfig, backend: str | None, output_index=None
-):
-    """-> (scorer, provenance entries); a fine-tuned checkpoint gives ("supervised", wrapper, index, meta)."""
-    from genomamba.vep.scorers import KmerScorer, ModelScorer
-
-    if kmer is not None:
-        t0 = time.perf_counter()
-        segments = (genome.fetch_tokens(name, 0, length)[0] for name, length in genome.contigs.items())
-        scorer = KmerScorer(kmer).fit(segments)
-        log.info("two-sided k-mer baseline (k=%d) fitted on both strands of the reference in %.1f s", kmer,
-                 time.perf_counter() - t0)  # fmt: skip
-        return scorer, {"model": f"two-sided k-mer baseline, k={kmer}, fitted on the reference (both strands)"}
-    from genomamba.model import GenomambaModel, load_pretrained
-    from genomamba.model.checkpoint import read_meta
-
-    path = Path(checkpoint)
-    if not path.is_dir():
-        raise GenomambaError("checkpoint directory not found", path)
-    kind = read_meta(path).get("kind", "lm")
-    if kind == "position":
-        raise GenomambaError("per-position fine-tuned heads are not supported by score-vcf (sequence heads are)", path)
-    model = load_pretrained(path, backend=backend)
-    if kind == "sequence":
-        weights = path / "model.safetensors"
-        meta = getattr(model, "extra", {}).get("finetune", {}) or {}
-        n_out = model.head_config.n_outputs
-        index = n_out - 1 if output_index is None else output_index
-        if not 0 <= index < n_out:
-            raise GenomambaError(f"--head-output {index} is outside the head's {n_out} outputs", path)
-        classes = meta.get("classes") or model.head_config.labels
-        what = f"class {classes[index]!r}" if classes and index < len(classes) else f"output {index}"
-        prov = {
-            "checkpoint": str(path.resolve()),
-            "checkpoint_sha256": file_digest(weights) if weights.is_file() else "unknown",
-            "model": f"fine-tuned sequence head ({meta.get('task', model.head_config.task)}), supervised delta of "
-            f"{what}: prediction(alt) - prediction(ref), windows of {cfg.context} bases centred on the variant",
-        }
-        return ("supervised", model, index, meta), prov
-    assert isinstance(model, GenomambaModel)
-    weights = path / "model.safetensors"
-    prov = {
-        "checkpoint": str(path.resolve()),
-        "checkpoint_sha256": file_digest(weights) if weights.is_file() else "unknown",
-        "model": f"fusion={model.config.fusion} rc={model.config.rc} d_model={model.config.d_model} "
-        f"n_layer={model.config.n_layer}",
-    }
-    return ModelScorer(model, cfg.effective_batch_size), prov
 
 
 def _variants_from_records(chunk, vin) -> list[Variant]:
@@ -108,7 +54,7 @@ def score_vcf(
     t_start = time.perf_counter()
     out = Path(out)
     fmt = output_format(out, out_format)
-    if (checkpoint is None) == (kmer is None):
+    if (checkpoint is None) == (kmer is None):  # checked before any input is read
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
     if config.threads > 0:
         import torch
@@ -124,22 +70,17 @@ def score_vcf(
         _check_header_contigs(vin, genome)
         if config.ref_check == "error" and vin.n_records:
             _ref_precheck(vin, genome, config, region_list)
-        scorer, model_prov = load_scorer(checkpoint, kmer, genome, config, backend, head_output)
-        if isinstance(scorer, tuple):
-            _, wrapper, index, meta = scorer
-            engine = SupervisedEffectScorer(wrapper, genome, config, index, meta, source=str(vin.source))
-            scorer = engine.scorer
-        else:
-            engine = VariantEffectScorer(scorer, genome, config, source=str(vin.source))
-        supervised = isinstance(engine, SupervisedEffectScorer)
+        scorer = load_scorer(genome, config, checkpoint, kmer, backend, head_output)
+        engine = make_engine(scorer, genome, config, source=str(vin.source))
+        supervised = isinstance(scorer, SupervisedScorer)
         provenance = {
             "version": __version__,
             "command": command,
-            **model_prov,
+            **scorer.describe(),
             "reference": str(Path(fasta).resolve()),
             "reference_md5": file_digest(fasta, "md5"),
             "context": config.context,
-            "strand_policy": f"the fine-tuned head's own (strands: {engine.wrapper.head_config.strands})"
+            "strand_policy": f"the fine-tuned head's own (strands: {scorer.head_strands})"
             if supervised else _strand_policy(engine.strands, config.strands),
             "window_policy": "one window centred on each variant (supervised)" if supervised
             else _window_policy(config, scorer.fusion),
@@ -228,7 +169,7 @@ def _make_writer(fmt: str, tmp_out: Path, vin, provenance: dict, cfg: ScoreVcfCo
     return VcfWriter(tmp_out, fmt, header, provenance, threads=max(1, cfg.threads), supervised=supervised)
 
 
-def _stream(vin, engine: VariantEffectScorer, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:
+def _stream(vin, engine: Engine, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:
     from genomamba.vep.vcf_io import iter_records
 
     show = sys.stderr.isatty() if progress is None else progress
@@ -263,7 +204,7 @@ def _stream(vin, engine: VariantEffectScorer, writer, cfg: ScoreVcfConfig, regio
             bar.stop()
 
 
-def _flush(chunk, vin, engine: VariantEffectScorer, writer) -> int:
+def _flush(chunk, vin, engine: Engine, writer) -> int:
     results = engine.score(_variants_from_records(chunk, vin))
     for (_, rec), alleles in zip(chunk, results):
         writer.write(rec, alleles)
@@ -294,6 +235,6 @@ def _ref_precheck(vin, genome, cfg: ScoreVcfConfig, regions) -> None:
     """With ref_check "error", check every REF before the model is loaded: a mismatch fails in seconds."""
     from genomamba.vep.vcf_io import iter_records
 
-    checker = VariantEffectScorer(_NoScorer(), genome, cfg, source=str(vin.source))
+    checker = RefChecker(genome, cfg.ref_check, source=str(vin.source))
     for i, rec in iter_records(vin, regions):
-        checker._check_record(Variant(rec.chrom, rec.pos, rec.ref or "", (), vin.line_of(i)))
+        checker.check(Variant(rec.chrom, rec.pos, rec.ref or "", (), vin.line_of(i)))
