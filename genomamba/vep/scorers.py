@@ -22,14 +22,16 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from genomamba.alphabet import reverse_complement
 from genomamba.atomic import file_digest
+from genomamba.baselines.kmer import KmerModel, context_log2_probs, fit_kmer
 from genomamba.errors import GenomambaError
 from genomamba.vep.config import ScoreVcfConfig
 
 log = logging.getLogger(__name__)
 
 Fusion = Literal["head", "layer"]
+MAX_KMER_ORDER = 6  # k bases on each side: 4**(2k) contexts, 4**12 * 4 counts at k = 6
+_LN2 = float(np.log(2.0))
 
 
 @runtime_checkable
@@ -155,95 +157,34 @@ class SupervisedScorer:
         }
 
 
-def _runs(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right): number of consecutive A/C/G/T bases just before / just after each position (L,)."""
-    ok = seq < 4
-    n = seq.size
-    idx = np.arange(n)
-    last_bad = np.maximum.accumulate(np.where(~ok, idx, -1))
-    left = np.zeros(n, dtype=np.int64)
-    left[1:] = idx[:-1] - last_bad[:-1]
-    next_bad = np.minimum.accumulate(np.where(~ok, idx, n)[::-1])[::-1]
-    right = np.zeros(n, dtype=np.int64)
-    right[:-1] = next_bad[1:] - idx[1:]
-    return left, right
-
-
-def _context_codes(seq: np.ndarray, k: int) -> np.ndarray:
-    """Code of (x[p-k..p-1], x[p+1..p+k]) as a base-4 integer (L,); garbage where fewer than k clean bases."""
-    s = np.where(seq < 4, seq, 0).astype(np.int64)
-    code = np.zeros(seq.size, dtype=np.int64)
-    for i in range(k, 0, -1):  # left bases x[p-k] .. x[p-1], farthest most significant
-        shifted = np.zeros(seq.size, dtype=np.int64)
-        shifted[i:] = s[:-i]
-        code = code * 4 + shifted
-    for i in range(1, k + 1):  # then right bases x[p+1] .. x[p+k], nearest most significant
-        shifted = np.zeros(seq.size, dtype=np.int64)
-        shifted[:-i] = s[i:]
-        code = code * 4 + shifted
-    return code
-
-
 class KmerScorer:
-    """The trivial baseline as a ``Scorer``: a two-sided k-mer model P(x_p | k bases left, k bases right) counted
-    on both strands of the reference itself, with hierarchical add-alpha smoothing (order k shrinks to order k-1)
-    and back-off to the longest clean context at N bases and window edges. Like fusion "head" it never sees x[p].
-    """
+    """The trivial baseline as a ``Scorer``: the two-sided k-mer model of ``baselines.kmer`` (the one behind the
+    pretraining bits/base baselines), P(x_p | k bases left, k bases right), counted on both strands of the
+    reference itself with hierarchical smoothing (order k shrinks to order k-1, strength ``alpha``) and back-off to
+    the longest clean context at N bases and window edges. Like fusion "head" it never sees x[p]."""
 
-    fusion = "head"
+    fusion: Fusion = "head"
     rc_equivariant = True  # counts from both strands: P(b | L, R) = P(comp b | rc R, rc L)
 
     def __init__(self, k: int, alpha: float = 1.0):
-        if not 1 <= k <= 6:
-            raise ValueError(f"k-mer baseline order must be 1..6, got {k}")
+        if not 1 <= k <= MAX_KMER_ORDER:
+            raise ValueError(f"k-mer baseline order must be 1..{MAX_KMER_ORDER}, got {k}")
         self.k = k
         self.alpha = float(alpha)
-        self.tables: list[np.ndarray] = []  # order j -> (4**(2j), 4) natural-log probabilities
+        self.model: KmerModel | None = None
         self.n_forward = 0
         self.n_sequences = 0
 
     def fit(self, segments: Iterable[np.ndarray]) -> KmerScorer:
         """Count contexts on both strands of every segment (uint8 tokens; contexts never cross N)."""
-        counts = [np.zeros(4 ** (2 * j) * 4, dtype=np.int64) for j in range(self.k + 1)]
-        for seg in segments:
-            for s in (seg, reverse_complement(seg)):
-                s = np.ascontiguousarray(s)
-                left, right = _runs(s)
-                avail = np.minimum(left, right)
-                ok = s < 4
-                for j in range(self.k + 1):
-                    sel = ok & (avail >= j)
-                    code = _context_codes(s, j)[sel]
-                    counts[j] += np.bincount(code * 4 + s[sel], minlength=counts[j].size)
-        probs = np.full((1, 4), 0.25)
-        self.tables = []
-        for j in range(self.k + 1):
-            n = counts[j].reshape(-1, 4).astype(np.float64)
-            if j == 0:
-                prior = probs
-            else:
-                # parent context drops the farthest base on each side: code = L(j bases) * 4**j + R(j bases)
-                codes = np.arange(4 ** (2 * j), dtype=np.int64)
-                lc, rc = codes // 4**j, codes % 4**j
-                parent = (lc % 4 ** (j - 1)) * 4 ** (j - 1) + rc // 4
-                prior = probs[parent]
-            probs = (n + self.alpha * prior) / (n.sum(axis=1, keepdims=True) + self.alpha)
-            self.tables.append(np.log(probs).astype(np.float32))
+        self.model = fit_kmer(segments, self.k, two_sided=True, alpha=self.alpha)
         return self
 
     def log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        out = []
-        for w in windows:
-            w = np.asarray(w, dtype=np.uint8)
-            left, right = _runs(w)
-            use = np.minimum(np.minimum(left, right), self.k)
-            lp = np.empty((w.size, 4), dtype=np.float32)
-            for j in range(self.k + 1):
-                sel = use == j
-                if sel.any():
-                    lp[sel] = self.tables[j][_context_codes(w, j)[sel]]
-            out.append(lp)
-            self.n_sequences += 1
+        if self.model is None:
+            raise RuntimeError("KmerScorer.fit must run before log_probs")
+        out = [(context_log2_probs(self.model, w, self.k) * _LN2).astype(np.float32) for w in windows]
+        self.n_sequences += len(windows)
         self.n_forward += 1
         return out
 

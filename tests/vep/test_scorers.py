@@ -96,3 +96,28 @@ def test_model_scorer_runs_on_its_device(genome):
     scorer = ModelScorer(tiny_model("head"), 4, device="cuda")
     assert next(scorer.model.parameters()).device.type == "cuda"
     np.testing.assert_allclose(scorer.log_probs(window)[0], want, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_kmer_llr_is_the_baseline_models_log_ratio(tmp_path, k):
+    """The VEP k-mer LLR is ln P_alt - ln P_ref under baselines.kmer's two-sided model (its own probabilities)."""
+    from genomamba.alphabet import encode
+    from genomamba.baselines.kmer import fit_kmer, score_tile
+
+    from .conftest import random_seq, write_fasta
+
+    seq = random_seq(400, 11)
+    seq = seq[:200] + "NN" + seq[202:]  # an N cuts contexts: both sides must back off alike
+    genome = Genome(write_fasta(tmp_path / "k.fa", {"c": seq}))
+    cfg = ScoreVcfConfig(context=128, strands="both")
+    engine = VariantEffectScorer(load_scorer(genome, cfg, kmer=k), genome, cfg)
+    positions = [0, 1, 50, 198, 199, 202, 203, 300, 399]
+    alts = ["ACGT"[("ACGT".index(seq[p]) + 1 + p % 3) % 4] for p in positions]
+    results = engine.score([Variant("c", p + 1, seq[p], (a,)) for p, a in zip(positions, alts)])
+    model = fit_kmer([encode(seq)], k, two_sided=True, alpha=1.0)
+    ref_bits = score_tile(model, encode(seq), k)  # -log2 P(x_p)
+    for p, a, res in zip(positions, alts, results):
+        alt_seq = encode(seq[:p] + a + seq[p + 1 :])
+        want = (ref_bits[p] - score_tile(model, alt_seq, k)[p]) * np.log(2.0)
+        assert res[0].llr == pytest.approx(want, abs=1e-5)
+        assert res[0].llr_fwd == pytest.approx(res[0].llr_rev, abs=1e-5)  # equivariant by construction
