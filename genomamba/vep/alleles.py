@@ -173,11 +173,16 @@ class Tiling:
     def window(self, tile: int) -> tuple[int, int]:
         """0-based half-open window [start, end) of ``tile``, inside the contig."""
         w = self.window_length
-        if w >= self.length:
+        if self.whole_contig:
             return 0, self.length
         start = self.c0 + tile * self.stride - self.flank
         start = min(max(start, 0), self.length - w)
         return start, start + w
+
+    @property
+    def whole_contig(self) -> bool:
+        """True when the contig fits in one window (then every tile's window is the whole contig)."""
+        return self.window_length >= self.length
 
     def near_end(self, lo: int, hi: int) -> bool:
         """True if fewer than ``flank`` bases of contig exist on one side of the span [lo, hi)."""
@@ -185,6 +190,7 @@ class Tiling:
 
 
 def make_tiling(length: int, context: int) -> Tiling:
+    """The tiling of a contig of ``length`` bases for windows of ``context`` bases (flank = context // 4)."""
     if context < MIN_CONTEXT:
         raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {context}")
     return Tiling(length=length, context=context, flank=context // 4)
