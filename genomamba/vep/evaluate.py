@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from genomamba.errors import GenomambaError
+from genomamba.metrics.plots import plot_boxes, plot_roc_panels
+from genomamba.metrics.ranking import auprc, auroc, bootstrap_ci, finite
 from genomamba.vep.config import LABEL_FIELD, LABELS_TSV_COLUMN, EvaluateVepConfig
 
 log = logging.getLogger(__name__)
@@ -178,59 +179,6 @@ def attach_labels(table: ScoreTable, labels_path: str | os.PathLike, label_col: 
                 table.group[i] = g or ""
 
 
-# ------------------------------------------------------------------------------------------------ metrics
-def _auroc(y: np.ndarray, s: np.ndarray) -> float:
-    """Mann-Whitney AUROC with ties counted half (equals sklearn's roc_auc_score)."""
-    from scipy.stats import rankdata
-
-    n1 = int(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(s)
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def _auprc(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision, sum_n (R_n - R_{n-1}) P_n over distinct thresholds (equals sklearn's
-    average_precision_score; vectorised because the bootstrap calls it thousands of times)."""
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]  # last index of each distinct score
-    tps = np.cumsum(y_sorted)[last]
-    precision = tps / (last + 1)
-    recall = tps / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def bootstrap_ci(
-    y: np.ndarray, s: np.ndarray, chrom: np.ndarray, n_boot: int, seed: int, level: float = 0.95
-) -> dict[str, list[float] | None]:
-    """Chromosome-stratified bootstrap percentile CIs of AUROC and AUPRC."""
-    rng = np.random.default_rng(seed)
-    strata = [np.flatnonzero(chrom == c) for c in np.unique(chrom)]
-    aurocs, auprcs = [], []
-    for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(ix, size=ix.size, replace=True) for ix in strata])
-        yb, sb = y[idx], s[idx]
-        if 0 < yb.sum() < yb.size:
-            aurocs.append(_auroc(yb, sb))
-            auprcs.append(_auprc(yb, sb))
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-
-    def ci(v):
-        return [float(np.percentile(v, lo)), float(np.percentile(v, hi))] if len(v) >= 10 else None
-
-    return {"auroc_ci": ci(aurocs), "auprc_ci": ci(auprcs), "n_boot_valid": len(aurocs)}
-
-
-def _finite(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
-
-
 def comparisons(table: ScoreTable, contrasts: list[tuple[str, str]]) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
     """-> [(name, kind, index array, binary y)] over the scored alleles."""
     scored = ~np.isnan(table.score)
@@ -279,8 +227,8 @@ def evaluate(
                             "note": "undefined: only one class present"})  # fmt: skip
             else:
                 s = oriented[ix]
-                row["auroc"] = _finite(_auroc(y, s))
-                row["auprc"] = _finite(_auprc(y, s))
+                row["auroc"] = finite(auroc(y, s), 6)
+                row["auprc"] = finite(auprc(y, s), 6)
                 row["auprc_baseline"] = round(n_pos / (n_pos + n_neg), 6)
                 row.update(bootstrap_ci(y, s, t.chrom[ix], n_boot, seed) if n_boot else {})
             results.append(row)
@@ -313,64 +261,31 @@ def write_report(report: dict, tables: list[ScoreTable], contrasts, higher_is_po
     _plot_distributions(tables, out_dir / "score_distributions.png")
 
 
-def _plot_roc(tables, contrasts, higher_is_positive, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    panels = ["overall"] + [f"contrast:{a}_vs_{b}" for a, b in contrasts]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.3), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        for t in tables:
-            oriented = t.score if higher_is_positive else -t.score
-            for name, _, ix, y in comparisons(t, contrasts):
-                if name != panel or y.sum() in (0, y.size):
-                    continue
-                fpr, tpr, _ = roc_curve(y, oriented[ix])
-                ax.plot(fpr, tpr, label=f"{t.name} (AUROC {_auroc(y, oriented[ix]):.3f})")
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set_title(panel.replace("contrast:", ""), fontsize=10)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _plot_roc(tables: list[ScoreTable], contrasts, higher_is_positive: bool, path: Path) -> None:
+    """Panels "overall" and one per contrast, a curve per scores file."""
+    titles = ["overall"] + [f"contrast:{a}_vs_{b}" for a, b in contrasts]
+    curves: dict[str, list] = {t: [] for t in titles}
+    for t in tables:
+        oriented = t.score if higher_is_positive else -t.score
+        for name, _, ix, y in comparisons(t, contrasts):
+            if name in curves:
+                curves[name].append((t.name, y, oriented[ix]))
+    plot_roc_panels([(title.replace("contrast:", ""), curves[title]) for title in titles], path)
 
 
-def _plot_distributions(tables, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(tables), 1, figsize=(9, 3.2 * len(tables)), squeeze=False)
-    for ax, t in zip(axes[:, 0], tables):
+def _plot_distributions(tables: list[ScoreTable], path: Path) -> None:
+    """Per scores file, the scores of each group (or each label when there are no groups)."""
+    panels = []
+    for t in tables:
         ok = ~np.isnan(t.score)
-        keys = sorted({g for g in t.group[ok] if g}) or sorted({str(v) for v in t.label[ok] if v >= 0})
-        if not keys:
-            keys = ["all"]
-        data = []
-        for k in keys:
-            if k == "all":
-                data.append(t.score[ok])
-            elif k in set(t.group[ok]):
-                data.append(t.score[ok & (t.group == k)])
-            else:
-                data.append(t.score[ok & (t.label == int(k))])
-        data_ok = [(k, d) for k, d in zip(keys, data) if d.size]
-        if data_ok:
-            ax.boxplot([d for _, d in data_ok], showfliers=False)
-            ax.set_xticks(range(1, len(data_ok) + 1), [f"{k}\n(n={d.size})" for k, d in data_ok], fontsize=7,
-                          rotation=30)  # fmt: skip
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_title(f"{t.name}: score by class", fontsize=10)
-        ax.set_ylabel("score")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        groups = sorted({g for g in t.group[ok] if g})
+        if groups:
+            data = [(g, t.score[ok & (t.group == g)]) for g in groups]
+        else:
+            labels = sorted({int(v) for v in t.label[ok] if v >= 0})
+            data = [(str(v), t.score[ok & (t.label == v)]) for v in labels] or [("all", t.score[ok])]
+        panels.append((f"{t.name}: score by class", data))
+    plot_boxes(panels, path)
 
 
 # ------------------------------------------------------------------------------------------------ entry point
