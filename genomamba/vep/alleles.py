@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genomamba.alphabet import NUCLEOTIDES, encode
 from genomamba.vep.config import MIN_CONTEXT
 
 # flags (reasons) written per ALT allele; "unscored" ones mean the score is missing
@@ -57,7 +58,7 @@ UNSCORED_FLAGS = frozenset(
     }
 )
 
-ACGT = frozenset("ACGT")
+ACGT = frozenset(NUCLEOTIDES)
 
 
 def allele_kind(ref: str, alt: str | None) -> tuple[str, str | None]:
@@ -115,8 +116,7 @@ def equivalent_span(seq: np.ndarray, offset: int, start: int, ref_core: str, alt
     end = start + len(ref_core)
     if ref_core and alt_core:
         return start, end
-    unit = np.frombuffer((ref_core or alt_core).encode(), dtype=np.uint8)
-    unit = _CODE[unit]
+    unit = encode(ref_core or alt_core)
     lo, hi = start, end
     # shift left: the base before the event equals the last base of the (rotating) unit
     rot = unit.copy()
@@ -129,11 +129,6 @@ def equivalent_span(seq: np.ndarray, offset: int, start: int, ref_core: str, alt
         hi += 1
         rot = np.roll(rot, -1)
     return lo, hi
-
-
-_CODE = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _CODE[ord(_b)] = _i
 
 
 @dataclass(frozen=True)

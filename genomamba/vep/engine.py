@@ -26,10 +26,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from genomamba.alphabet import MASK, reverse_complement
+from genomamba.alphabet import MASK, encode, reverse_complement
 from genomamba.vep.alleles import Tiling
 from genomamba.vep.config import ScoreVcfConfig
-from genomamba.vep.plan import _BASE, HapJob, Planner, SnvJob, set_scores
+from genomamba.vep.plan import HapJob, Planner, SnvJob, set_scores
 from genomamba.vep.refcheck import Variant
 from genomamba.vep.scorers import Scorer, SupervisedScorer
 from genomamba.vep.supervised import SupervisedEffectScorer
@@ -172,9 +172,8 @@ class VariantEffectScorer:
             windows, meta = [], []
             for job in group:
                 ws, fwd = self._tile_window(job.contig, self.tiling(job.contig).tile_of_span(job.lo, job.hi))
-                alt_tokens = np.array([_BASE[c] for c in job.alt_core], dtype=np.uint8)
                 s = job.start - ws
-                alt_w = np.concatenate([fwd[:s], alt_tokens, fwd[s + len(job.ref_core) :]])
+                alt_w = np.concatenate([fwd[:s], encode(job.alt_core), fwd[s + len(job.ref_core) :]])
                 r0, r1 = self._region(job, ws, ws + fwd.size)
                 delta = len(job.alt_core) - len(job.ref_core)
                 meta.append((r0 - ws, r1 - ws + delta, alt_w))

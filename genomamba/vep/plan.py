@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genomamba.alphabet import encode
 from genomamba.vep.alleles import (
     FLAG_HAPLOTYPE,
     FLAG_INDEL_TOO_LONG,
@@ -29,7 +30,6 @@ from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.refcheck import RefChecker, Variant
 from genomamba.vep.writers import AlleleResult
 
-_BASE = {"A": 0, "C": 1, "G": 2, "T": 3}
 _SPAN_READ_PAD = 64  # extra reference read around an indel when looking for the repeat it can slide in
 
 
@@ -38,7 +38,7 @@ class SnvJob:
     result: AlleleResult
     contig: str
     pos: int  # 0-based
-    ref: int  # base index 0-3
+    ref: int  # token id (A, C, G, T = 0-3)
     alt: int
 
 
@@ -100,7 +100,8 @@ class Planner:
         if kind == "snv":
             if tiling.near_end(start, start + 1):
                 res.flags.append(FLAG_NEAR_END)
-            plan.snvs.append(SnvJob(res, contig, start, _BASE[ref_core], _BASE[alt_core]))
+            ref, alt = encode(ref_core + alt_core)  # one base each: their token ids
+            plan.snvs.append(SnvJob(res, contig, start, int(ref), int(alt)))
         elif self.fusion != "head":
             res.flags.append(FLAG_NEEDS_FUSION_HEAD)
         else:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from genomamba.alphabet import NUCLEOTIDES, encode
 from genomamba.vep.config import ScoreVcfConfig
-from genomamba.vep.plan import _BASE, Planner, set_scores
+from genomamba.vep.plan import Planner, set_scores
 from genomamba.vep.refcheck import Variant
 from genomamba.vep.scorers import SupervisedScorer
 from genomamba.vep.writers import AlleleResult
@@ -35,7 +36,7 @@ class SupervisedEffectScorer:
     def score(self, variants: list[Variant]) -> list[list[AlleleResult]]:
         plan = self.planner.plan(variants)
         changes: list[_Change] = [
-            (j.result, j.contig, j.pos, j.pos, j.pos + 1, "ACGT"[j.ref], "ACGT"[j.alt]) for j in plan.snvs
+            (j.result, j.contig, j.pos, j.pos, j.pos + 1, NUCLEOTIDES[j.ref], NUCLEOTIDES[j.alt]) for j in plan.snvs
         ]
         changes += [(j.result, j.contig, j.start, j.lo, j.hi, j.ref_core, j.alt_core) for j in plan.haps]
         per_batch = max(1, self.cfg.effective_batch_size // 2)  # a REF and an ALT window per change
@@ -57,6 +58,5 @@ class SupervisedEffectScorer:
         w = min(self.cfg.context, length)
         ws = min(max((lo + hi) // 2 - w // 2, 0), length - w)
         ref_w = self.genome.fetch_tokens(contig, ws, ws + w)[0]
-        alt = np.array([_BASE[c] for c in alt_core], dtype=np.uint8)
         s = start - ws
-        return [ref_w, np.concatenate([ref_w[:s], alt, ref_w[s + len(ref_core) :]])]
+        return [ref_w, np.concatenate([ref_w[:s], encode(alt_core), ref_w[s + len(ref_core) :]])]
