@@ -129,8 +129,9 @@ def load_scores(
             if field and field not in df.columns:
                 missing.append(field)
         if missing:
-            raise GenomambaError(f"missing column(s) {', '.join(missing)} (TSV/Parquet: keep them with "
-                                 "score-vcf --keep-info)", path)  # fmt: skip
+            raise GenomambaError(
+                f"missing column(s) {', '.join(missing)} (TSV/Parquet: keep them with score-vcf --keep-info)", path
+            )
         rows["chrom"] = df["chrom"].cast(pl.Utf8).to_list()
         rows["pos"] = df["pos"].cast(pl.Int64).to_list()
         rows["ref"] = df["ref"].cast(pl.Utf8).to_list()
@@ -223,8 +224,8 @@ def evaluate(
             n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
             row = {"scores": t.name, "comparison": name, "kind": kind, "n_pos": n_pos, "n_neg": n_neg}
             if n_pos == 0 or n_neg == 0:
-                row.update({"auroc": None, "auprc": None, "auroc_ci": None, "auprc_ci": None,
-                            "note": "undefined: only one class present"})  # fmt: skip
+                row.update(dict.fromkeys(("auroc", "auprc", "auroc_ci", "auprc_ci")))
+                row["note"] = "undefined: only one class present"
             else:
                 s = oriented[ix]
                 row["auroc"] = finite(auroc(y, s), 6)
@@ -233,22 +234,28 @@ def evaluate(
                 row.update(bootstrap_ci(y, s, t.chrom[ix], n_boot, seed) if n_boot else {})
             results.append(row)
         log.info("%s: %d alleles, %d unscored (excluded)", t.name, t.score.size, n_unscored)
+    orientation = "higher score = positive" if higher_is_positive else "lower score = positive (scores negated)"
     return {
-        "score_orientation": "higher score = positive" if higher_is_positive
-        else "lower score = positive (scores negated)",
+        "score_orientation": orientation,
         "bootstrap": {"replicates": n_boot, "seed": seed, "stratified_by": "chromosome", "level": 0.95},
-        "inputs": [{"name": t.name, "alleles": int(t.score.size), "unscored_excluded": int(np.isnan(t.score).sum()),
-                    "labelled": int((t.label >= 0).sum())} for t in tables],  # fmt: skip
+        "inputs": [
+            {
+                "name": t.name,
+                "alleles": int(t.score.size),
+                "unscored_excluded": int(np.isnan(t.score).sum()),
+                "labelled": int((t.label >= 0).sum()),
+            }
+            for t in tables
+        ],
         "results": results,
-    }  # fmt: skip
+    }
 
 
 # ------------------------------------------------------------------------------------------------ outputs
 def write_report(report: dict, tables: list[ScoreTable], contrasts, higher_is_positive: bool, out_dir: Path) -> None:
     """vep_metrics.json, vep_metrics.tsv, roc.png, score_distributions.png into ``out_dir``."""
     (out_dir / "vep_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    cols = ["scores", "comparison", "kind", "n_pos", "n_neg", "auroc", "auroc_ci", "auprc", "auprc_ci",
-            "auprc_baseline"]  # fmt: skip
+    cols = "scores comparison kind n_pos n_neg auroc auroc_ci auprc auprc_ci auprc_baseline".split()
     with open(out_dir / "vep_metrics.tsv", "w") as fh:
         fh.write("\t".join(cols) + "\n")
         for row in report["results"]:

@@ -147,9 +147,14 @@ def _stream(vin, engine: Engine, writer, cfg: ScoreVcfConfig, regions, progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         bar = Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} rec/s"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=False,
-        )  # fmt: skip
+            TextColumn("scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rec/s"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         bar.start()
         task = bar.add_task("score", total=vin.n_records, rate="-")
     t0 = time.perf_counter()
@@ -195,8 +200,11 @@ def _check_header_contigs(vin, genome) -> None:
         if length is not None and length != real:
             log.warning(
                 "%s: header declares contig %s with length %s but the FASTA has %s (different reference build?)",
-                vin.source, name, f"{length:,}", f"{real:,}",
-            )  # fmt: skip
+                vin.source,
+                name,
+                f"{length:,}",
+                f"{real:,}",
+            )
 
 
 def _ref_precheck(vin, genome, cfg: ScoreVcfConfig, regions) -> None:

@@ -210,8 +210,10 @@ def prepare_input(source: str | os.PathLike, workdir: str | os.PathLike) -> VcfI
     if added and added != ["fileformat"]:
         log.warning(
             "%s: %d definition(s) missing from the header, declared in the output as placeholders: %s",
-            source, len(added), ", ".join(added[:10]) + (" ..." if len(added) > 10 else ""),
-        )  # fmt: skip
+            source,
+            len(added),
+            ", ".join(added[:10]) + (" ..." if len(added) > 10 else ""),
+        )
     needs_end = saw_symbolic and "END" not in header.info
     if needs_end:
         header.info.add(*END_DEFINITION)
