@@ -56,7 +56,6 @@ def make_inputs(folder: Path, length: int, spacing: int, seed: int) -> tuple[Pat
 def run(args) -> dict:
     import torch
 
-    from genomamba.config import load_config
     from genomamba.model import GenomambaModel, ModelConfig
     from genomamba.vep import ScoreVcfConfig, score_vcf
 
@@ -78,8 +77,7 @@ def run(args) -> dict:
         tmp = Path(tmp)
         fasta, vcf, n_variants = make_inputs(tmp, args.genome_length, args.spacing, args.seed)
         results["variants"] = n_variants
-        preset = ROOT / "configs" / "model" / f"{args.model_config}.yaml"
-        cfg = load_config(ModelConfig, preset, flags={"backend": args.backend})
+        cfg = ModelConfig.from_preset(args.model_config, {"backend": args.backend})
         torch.manual_seed(0)
         ckpt = tmp / "ckpt"
         GenomambaModel(cfg).save_pretrained(ckpt)
