@@ -70,6 +70,9 @@ def _first(value):
     return value
 
 
+_COLUMNS = ("chrom", "pos", "ref", "alt", "score", "label", "group")
+
+
 def load_scores(
     path: str | os.PathLike,
     name: str,
@@ -82,66 +85,10 @@ def load_scores(
     if not path.is_file():
         raise GenomambaError("scores file not found", path)
     lower = path.name.lower()
-    rows: dict[str, list] = {k: [] for k in ("chrom", "pos", "ref", "alt", "score", "label", "group")}
     if lower.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
-        import pysam
-
-        prev = pysam.set_verbosity(0)
-        try:
-            handle = pysam.VariantFile(str(path))
-        except (OSError, ValueError) as exc:
-            raise GenomambaError(f"not a readable VCF/BCF ({exc})", path) from None
-        finally:
-            pysam.set_verbosity(prev)
-        if score_field not in handle.header.info:
-            raise GenomambaError(f"no INFO/{score_field} in the header (not a score-vcf output?)", path)
-        for field in (label_field, group_field):
-            if field and field not in handle.header.info:
-                raise GenomambaError(f"no INFO/{field} in the header", path)
-        for i, rec in enumerate(handle):
-            scores = rec.info.get(score_field)
-            scores = scores if isinstance(scores, tuple) else (scores,) * len(rec.alts or ())
-            label = _parse_label(_first(rec.info.get(label_field)), path, f"record {i + 1}") if label_field else -1
-            group = str(_first(rec.info.get(group_field)) or "") if group_field else ""
-            for alt, s in zip(rec.alts or (), scores):
-                rows["chrom"].append(rec.chrom)
-                rows["pos"].append(rec.pos)
-                rows["ref"].append(rec.ref)
-                rows["alt"].append(alt)
-                rows["score"].append(np.nan if s is None else float(s))
-                rows["label"].append(label)
-                rows["group"].append(group)
-        handle.close()
+        rows = _vcf_rows(path, score_field, label_field, group_field)
     elif lower.endswith((".tsv", ".parquet")):
-        import polars as pl
-
-        try:
-            df = (
-                pl.read_parquet(path)
-                if lower.endswith(".parquet")
-                else pl.read_csv(path, separator="\t", comment_prefix="#", null_values=["NA"], infer_schema_length=0)
-            )
-        except Exception as exc:  # polars raises several types for unreadable input
-            raise GenomambaError(f"cannot read the scores table ({exc})", path) from None
-        col = {"GM_LLR": "llr", "GM_DELTA": "delta"}.get(score_field, score_field)
-        missing = [c for c in ("chrom", "pos", "ref", "alt", col) if c not in df.columns]
-        for field in (label_field, group_field):
-            if field and field not in df.columns:
-                missing.append(field)
-        if missing:
-            raise GenomambaError(
-                f"missing column(s) {', '.join(missing)} (TSV/Parquet: keep them with score-vcf --keep-info)", path
-            )
-        rows["chrom"] = df["chrom"].cast(pl.Utf8).to_list()
-        rows["pos"] = df["pos"].cast(pl.Int64).to_list()
-        rows["ref"] = df["ref"].cast(pl.Utf8).to_list()
-        rows["alt"] = df["alt"].cast(pl.Utf8).to_list()
-        rows["score"] = df[col].cast(pl.Float64).fill_null(np.nan).to_list()
-        if label_field:
-            rows["label"] = [_parse_label(v, path, f"row {i + 1}") for i, v in enumerate(df[label_field].to_list())]
-        else:
-            rows["label"] = [-1] * df.height
-        rows["group"] = [str(v or "") for v in df[group_field].to_list()] if group_field else [""] * df.height
+        rows = _table_rows(path, score_field, label_field, group_field)
     else:
         raise GenomambaError("scores must be .vcf.gz/.bcf/.vcf or .tsv/.parquet", path)
     return ScoreTable(
@@ -154,6 +101,65 @@ def load_scores(
         label=np.array(rows["label"], dtype=np.int8),
         group=np.array(rows["group"], dtype=object),
     )
+
+
+def _vcf_rows(path: Path, score_field: str, label_field: str | None, group_field: str | None) -> dict[str, list]:
+    """Columns of a score-vcf VCF/BCF: one row per ALT, record-level label and group repeated."""
+    import pysam
+
+    prev = pysam.set_verbosity(0)
+    try:
+        handle = pysam.VariantFile(str(path))
+    except (OSError, ValueError) as exc:
+        raise GenomambaError(f"not a readable VCF/BCF ({exc})", path) from None
+    finally:
+        pysam.set_verbosity(prev)
+    rows: dict[str, list] = {k: [] for k in _COLUMNS}
+    with handle:
+        if score_field not in handle.header.info:
+            raise GenomambaError(f"no INFO/{score_field} in the header (not a score-vcf output?)", path)
+        for field in (label_field, group_field):
+            if field and field not in handle.header.info:
+                raise GenomambaError(f"no INFO/{field} in the header", path)
+        for i, rec in enumerate(handle):
+            scores = rec.info.get(score_field)
+            scores = scores if isinstance(scores, tuple) else (scores,) * len(rec.alts or ())
+            label = _parse_label(_first(rec.info.get(label_field)), path, f"record {i + 1}") if label_field else -1
+            group = str(_first(rec.info.get(group_field)) or "") if group_field else ""
+            for alt, s in zip(rec.alts or (), scores):
+                row = (rec.chrom, rec.pos, rec.ref, alt, np.nan if s is None else float(s), label, group)
+                for key, value in zip(_COLUMNS, row):
+                    rows[key].append(value)
+    return rows
+
+
+def _table_rows(path: Path, score_field: str, label_field: str | None, group_field: str | None) -> dict[str, list]:
+    """Columns of a score-vcf TSV/Parquet (score columns named llr / delta; labels and groups kept with
+    score-vcf --keep-info)."""
+    import polars as pl
+
+    try:
+        if path.name.lower().endswith(".parquet"):
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, separator="\t", comment_prefix="#", null_values=["NA"], infer_schema_length=0)
+    except Exception as exc:  # polars raises several types for unreadable input
+        raise GenomambaError(f"cannot read the scores table ({exc})", path) from None
+    col = {"GM_LLR": "llr", "GM_DELTA": "delta"}.get(score_field, score_field)
+    missing = [c for c in ("chrom", "pos", "ref", "alt", col, label_field, group_field) if c and c not in df.columns]
+    if missing:
+        hint = "TSV/Parquet: keep them with score-vcf --keep-info"
+        raise GenomambaError(f"missing column(s) {', '.join(missing)} ({hint})", path)
+    labels = df[label_field].to_list() if label_field else [None] * df.height
+    return {
+        "chrom": df["chrom"].cast(pl.Utf8).to_list(),
+        "pos": df["pos"].cast(pl.Int64).to_list(),
+        "ref": df["ref"].cast(pl.Utf8).to_list(),
+        "alt": df["alt"].cast(pl.Utf8).to_list(),
+        "score": df[col].cast(pl.Float64).fill_null(np.nan).to_list(),
+        "label": [_parse_label(v, path, f"row {i + 1}") for i, v in enumerate(labels)],
+        "group": [str(v or "") for v in df[group_field].to_list()] if group_field else [""] * df.height,
+    }
 
 
 def attach_labels(table: ScoreTable, labels_path: str | os.PathLike, label_col: str, group_col: str | None) -> None:
