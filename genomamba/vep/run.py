@@ -25,7 +25,7 @@ from genomamba.vep.refcheck import RefChecker, Variant
 from genomamba.vep.scorers import SupervisedScorer, load_scorer
 from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
-__all__ = ["load_scorer", "score_vcf"]
+__all__ = ["score_vcf"]
 
 log = logging.getLogger(__name__)
 

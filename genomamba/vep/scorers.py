@@ -206,6 +206,8 @@ def load_scorer(
     if (checkpoint is None) == (kmer is None):
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
     if kmer is not None:
+        if not 1 <= kmer <= MAX_KMER_ORDER:
+            raise GenomambaError(f"k-mer baseline order must be 1..{MAX_KMER_ORDER}, got {kmer}")
         t0 = time.perf_counter()
         segments = (genome.fetch_tokens(name, 0, length)[0] for name, length in genome.contigs.items())
         scorer = KmerScorer(kmer).fit(segments)

@@ -51,6 +51,8 @@ def test_load_scorer_returns_a_scorer_object_for_every_source(genome, head_check
         load_scorer(genome, cfg, checkpoint=str(sequence_checkpoint), backend="ref", output_index=3)
     with pytest.raises(GenomambaError, match="exactly one"):
         load_scorer(genome, cfg)
+    with pytest.raises(GenomambaError, match="order must be 1..6"):
+        load_scorer(genome, cfg, kmer=7)
 
 
 def test_supervised_predictions_are_class_probabilities(genome, sequence_checkpoint):
