@@ -56,9 +56,8 @@ def make_inputs(folder: Path, length: int, spacing: int, seed: int) -> tuple[Pat
 def run(args) -> dict:
     import torch
 
-    from genomamba.config import load_config
     from genomamba.model import GenomambaModel, ModelConfig
-    from genomamba.vep.run import ScoreVcfConfig, score_vcf
+    from genomamba.vep import ScoreVcfConfig, score_vcf
 
     torch.set_num_threads(args.threads)
     results = {
@@ -68,7 +67,7 @@ def run(args) -> dict:
             "threads": args.threads,
             "torch": torch.__version__,
             "load_avg_at_start": os.getloadavg(),
-        },  # fmt: skip
+        },
         "model_config": args.model_config,
         "genome_length": args.genome_length,
         "variant_spacing_bp": args.spacing,
@@ -78,8 +77,7 @@ def run(args) -> dict:
         tmp = Path(tmp)
         fasta, vcf, n_variants = make_inputs(tmp, args.genome_length, args.spacing, args.seed)
         results["variants"] = n_variants
-        cfg = load_config(ModelConfig, ROOT / "configs" / "model" / f"{args.model_config}.yaml",
-                          [f"backend={args.backend}"])  # fmt: skip
+        cfg = ModelConfig.from_preset(args.model_config, {"backend": args.backend})
         torch.manual_seed(0)
         ckpt = tmp / "ckpt"
         GenomambaModel(cfg).save_pretrained(ckpt)
@@ -95,15 +93,21 @@ def run(args) -> dict:
                 conf = ScoreVcfConfig(context=context, per_variant=mode == "per-variant", threads=args.threads)
                 out = tmp / f"out_{context}_{mode}.vcf.gz"
                 t0 = time.perf_counter()
-                summary = score_vcf(vcf, fasta, out, conf, checkpoint=str(ckpt), regions=regions,
-                                    backend=args.backend, progress=False)  # fmt: skip
+                summary = score_vcf(
+                    vcf, fasta, out, conf, checkpoint=str(ckpt), regions=regions, backend=args.backend, progress=False
+                )
                 seconds = time.perf_counter() - t0
                 n = summary["scored_alleles"]
                 row = {
-                    "context": context, "mode": mode, "variants": n, "seconds": round(seconds, 3),
-                    "variants_per_s": round(n / seconds, 3), "ms_per_variant": round(1000 * seconds / n, 3),
-                    "forward_windows": summary["sequences_scored"], "batch_size": conf.effective_batch_size,
-                }  # fmt: skip
+                    "context": context,
+                    "mode": mode,
+                    "variants": n,
+                    "seconds": round(seconds, 3),
+                    "variants_per_s": round(n / seconds, 3),
+                    "ms_per_variant": round(1000 * seconds / n, 3),
+                    "forward_windows": summary["sequences_scored"],
+                    "batch_size": conf.effective_batch_size,
+                }
                 results["runs"].append(row)
                 print(json.dumps(row), flush=True)
     shared = {r["context"]: r for r in results["runs"] if r["mode"] == "shared"}

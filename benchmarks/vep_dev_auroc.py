@@ -100,27 +100,25 @@ def main() -> int:
             name = spec["name"]
             print(f"{name}: {spec['vcf']}", file=sys.stderr)
             score_args = []
+            inputs = ["--vcf", spec["vcf"], "--fasta", spec["fasta"], "--keep-info", "LABEL,CSQ", "--no-progress"]
             for label, ckpt in spec["checkpoints"].items():
                 out = Path(tmp) / f"{name}_{label}.tsv"
                 config = json.loads((Path(ckpt) / "config.json").read_text())
                 fusion = config.get("model", config).get("fusion", "head")
                 context = args.layer_context if fusion == "layer" else genome_context.get(name, args.context)
                 t0 = time.perf_counter()
-                run(py + ["score-vcf", "--vcf", spec["vcf"], "--fasta", spec["fasta"], "--checkpoint", ckpt,
-                          "--context", str(context), "--threads", str(args.threads), "--keep-info", "LABEL,CSQ",
-                          "--no-progress", "--out", str(out)], commands)  # fmt: skip
+                model_args = ["--checkpoint", ckpt, "--context", str(context), "--threads", str(args.threads)]
+                run([*py, "score-vcf", *inputs, *model_args, "--out", str(out)], commands)
                 result["timings_seconds"][f"{name}/{label}"] = round(time.perf_counter() - t0, 1)
                 result["checkpoints"][f"{name}/{label}"] = {"path": ckpt, "fusion": fusion, "context": context}
                 score_args += ["--scores", f"genomamba_{label}={out}"]
             kmer_out = Path(tmp) / f"{name}_kmer.tsv"
-            run(py + ["score-vcf", "--vcf", spec["vcf"], "--fasta", spec["fasta"], "--kmer-baseline",
-                      str(args.kmer_k), "--keep-info", "LABEL,CSQ", "--no-progress", "--out", str(kmer_out)],
-                commands)  # fmt: skip
+            run([*py, "score-vcf", *inputs, "--kmer-baseline", str(args.kmer_k), "--out", str(kmer_out)], commands)
             score_args += ["--scores", f"kmer{args.kmer_k}_two_sided={kmer_out}"]
             eval_dir = Path(tmp) / f"{name}_eval"
-            run(py + ["evaluate-vep", *score_args, "--label-field", "LABEL", "--group-field", "CSQ",
-                      "--contrast", "stop_gained:synonymous", "--bootstrap", str(args.bootstrap),
-                      "--out", str(eval_dir)], commands)  # fmt: skip
+            labels = ["--label-field", "LABEL", "--group-field", "CSQ", "--contrast", "stop_gained:synonymous"]
+            boot = ["--bootstrap", str(args.bootstrap)]
+            run([*py, "evaluate-vep", *score_args, *labels, *boot, "--out", str(eval_dir)], commands)
             report = json.loads((eval_dir / "vep_metrics.json").read_text())
             keep = ("overall", "contrast:stop_gained_vs_synonymous")
             result["results"][name] = [

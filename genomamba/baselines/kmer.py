@@ -14,6 +14,8 @@ centred on order k-1, order 0 on the uniform distribution; ``alpha`` is chosen p
 validation on the train split (``evaluate_baselines(alpha=None)``), never on val/test. A context crossing N, a
 window edge or a tile edge backs off to the longest clean context (a model scoring a tile cannot see past it
 either), so every non-N position gets a prediction.
+
+The two-sided family is also the variant-scoring baseline (``vep.scorers.KmerScorer``, via ``context_log2_probs``).
 """
 
 from __future__ import annotations
@@ -142,22 +144,34 @@ def fit_kmer(
     return smooth(counts, two_sided, alpha, n_bases)
 
 
+def context_log2_probs(model: KmerModel, seq: np.ndarray, order: int) -> np.ndarray:
+    """log2 P(b | context of p) for every position p and base b of ``seq`` (L,) -> (L, 4).
+
+    Each position uses the longest clean context up to ``order`` (backing off where the sequence edge or an N cuts
+    it); the row never depends on x[p] itself, so it is defined at N positions too.
+    """
+    seq = np.asarray(seq, dtype=np.uint8)
+    left, right = _clean_runs(seq)
+    avail = np.minimum(left, right) if model.two_sided else left
+    use = np.minimum(avail, order)
+    out = np.empty((seq.size, 4), dtype=np.float64)
+    for k in range(order + 1):
+        sel = use == k
+        if sel.any():
+            out[sel] = model.log2_probs[k][_codes(seq, k, model.two_sided)[sel]]
+    return out
+
+
 def score_tile(model: KmerModel, tile: np.ndarray, order: int) -> np.ndarray:
     """-log2 P(x_p) under ``order`` (backing off where the tile edge or an N cuts the context) (L,).
 
     N positions (not targets) get NaN.
     """
     tile = np.asarray(tile, dtype=np.uint8)
-    left, right = _clean_runs(tile)
-    avail = np.minimum(left, right) if model.two_sided else left
-    use = np.minimum(avail, order)
+    lp = context_log2_probs(model, tile, order)
     out = np.full(tile.size, np.nan)
     target_ok = tile < 4
-    for k in range(order + 1):
-        sel = target_ok & (use == k)
-        if sel.any():
-            code = _codes(tile, k, model.two_sided)[sel]
-            out[sel] = -model.log2_probs[k][code, tile[sel]]
+    out[target_ok] = -lp[np.flatnonzero(target_ok), tile[target_ok]]
     return out
 
 

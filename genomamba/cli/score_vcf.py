@@ -6,11 +6,23 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
+from typing import get_args
 
 from genomamba.backends import BACKENDS
 
+# CLI flag -> ScoreVcfConfig field; unset flags fall back to --config, then to the dataclass defaults
+_FLAGS = ("context", "batch_size", "ref_check", "strands", "threads", "keep_info", "per_variant", "device")
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
 
 def register(subparsers) -> None:
+    from genomamba.vep.config import AUTO_BATCH_BASES, RefCheck, ScoreVcfConfig, Strands
+
+    d = ScoreVcfConfig()
     p = subparsers.add_parser(
         "score-vcf",
         help="score every ALT allele of a VCF/BCF with a pretrained checkpoint (or the k-mer baseline)",
@@ -29,31 +41,53 @@ def register(subparsers) -> None:
         help="genomamba checkpoint directory: pretrained (zero-shot LLR) or fine-tuned sequence head "
         "(supervised: INFO GM_DELTA = prediction(alt) - prediction(ref))",
     )
-    src.add_argument("--kmer-baseline", type=int, metavar="K", help="score with the two-sided k-mer baseline "
-                     "(K bases each side, fitted on --fasta) instead of a model")  # fmt: skip
+    src.add_argument(
+        "--kmer-baseline",
+        type=int,
+        metavar="K",
+        help="score with the two-sided k-mer baseline (K bases each side, fitted on --fasta) instead of a model",
+    )
     p.add_argument("--out", required=True, help="output: .vcf.gz | .bcf | .vcf | .tsv | .parquet")
-    p.add_argument("--format", dest="out_format", choices=["vcf.gz", "bcf", "vcf", "tsv", "parquet"],
-                   help="output format (default: from the --out extension)")  # fmt: skip
-    p.add_argument("--context", type=int, help="window length in bases (default 4096)")
-    p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: 65536 // context)")
-    p.add_argument("--ref-check", choices=["error", "warn", "skip"],
-                   help="REF that disagrees with the FASTA: error (default) stops before scoring; warn flags "
-                   "REF_MISMATCH, leaves it unscored and logs it; skip does the same without log lines")  # fmt: skip
+    p.add_argument(
+        "--format",
+        dest="out_format",
+        choices=["vcf.gz", "bcf", "vcf", "tsv", "parquet"],
+        help="output format (default: from the --out extension)",
+    )
+    p.add_argument("--context", type=int, help=f"window length in bases (default {d.context})")
+    p.add_argument(
+        "--batch-size", type=int, help=f"sequences per forward pass (default: {AUTO_BATCH_BASES} // context)"
+    )
+    p.add_argument(
+        "--ref-check",
+        choices=get_args(RefCheck),
+        help=f"REF that disagrees with the FASTA (default {d.ref_check}): error stops before scoring; warn flags "
+        "REF_MISMATCH, leaves it unscored and logs it; skip does the same without log lines",
+    )
     p.add_argument(
         "--strands",
-        choices=["auto", "both", "forward"],
-        help="auto (default): both strands, except forward only for reverse-complement-equivariant scorers "
-        "(fusion head, rc ps/posthoc, k-mer) whose reverse value is identical; both; forward",
+        choices=get_args(Strands),
+        help=f"(default {d.strands}) auto: both strands, except forward only for reverse-complement-equivariant "
+        "scorers (fusion head, rc ps/posthoc, k-mer) whose reverse value is identical; both; forward",
     )
     p.add_argument("--regions", help="chr:start-end[,...] (1-based, VCF names) or a BED file")
-    p.add_argument("--threads", type=int, help="torch and htslib threads")
-    p.add_argument("--keep-info", help="comma-separated INFO fields to copy into TSV/Parquet columns")
-    p.add_argument("--per-variant", action="store_true",
-                   help="one forward pass per variant instead of one per shared window (for comparisons)")  # fmt: skip
-    p.add_argument("--head-output", type=int, help="fine-tuned (supervised) checkpoints: class / target index "
-                   "whose prediction change is the score (default: the last class)")  # fmt: skip
-    p.add_argument("--config", help="YAML with ScoreVcfConfig fields (command-line flags win)")
+    p.add_argument("--threads", type=int, help=f"torch and htslib threads (default {d.threads}: leave the defaults)")
+    p.add_argument("--keep-info", type=_csv, metavar="A,B", help="INFO fields to copy into TSV/Parquet columns")
+    p.add_argument(
+        "--per-variant",
+        action="store_true",
+        default=None,
+        help="one forward pass per variant instead of one per shared window (for comparisons)",
+    )
+    p.add_argument(
+        "--head-output",
+        type=int,
+        help="fine-tuned (supervised) checkpoints: class / target index whose prediction change is the score "
+        "(default: the last class)",
+    )
+    p.add_argument("--config", type=Path, metavar="YAML", help="ScoreVcfConfig fields; flags override it")
     p.add_argument("--backend", choices=BACKENDS, help="selective-scan backend")
+    p.add_argument("--device", help=f"torch device the model runs on, e.g. cuda (default {d.device})")
     p.add_argument("--summary", help="also write the run summary as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)
@@ -61,24 +95,11 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genomamba.atomic import atomic_file
-    from genomamba.config import load_config
-    from genomamba.vep.run import ScoreVcfConfig, score_vcf
-
-    overrides = []
-    for flag, key in (
-        ("context", "context"), ("batch_size", "batch_size"), ("ref_check", "ref_check"),
-        ("strands", "strands"), ("threads", "threads"),
-    ):  # fmt: skip
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if args.per_variant:
-        overrides.append("per_variant=true")
-    if args.keep_info:
-        overrides.append(f"keep_info=[{','.join(x.strip() for x in args.keep_info.split(','))}]")
+    from genomamba.config import flag_values, load_config
     from genomamba.genome.registry import resolve_genome
+    from genomamba.vep import ScoreVcfConfig, score_vcf
 
-    config = load_config(ScoreVcfConfig, args.config, overrides)
+    config = load_config(ScoreVcfConfig, args.config, flags=flag_values(args, _FLAGS))
     command = "genomamba " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     fasta, _ = resolve_genome(args.fasta)  # a FASTA path, or a genome name such as yeast_chrI
     summary = score_vcf(

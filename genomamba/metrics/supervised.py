@@ -14,16 +14,13 @@ import os
 import numpy as np
 
 from genomamba.atomic import atomic_file
+from genomamba.metrics.plots import plot_curves
+from genomamba.metrics.ranking import finite as _finite
 
 CLASSIFICATION_METRICS = ("auroc", "auprc", "mcc", "f1", "accuracy")
 REGRESSION_METRICS = ("spearman", "pearson", "r2", "mse", "mae")
 # the metric model selection and early stopping maximise, per task kind
 PRIMARY_METRIC = {"binary": "auroc", "multiclass": "mcc", "regression": "spearman"}
-
-
-def _finite(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, n_classes: int) -> dict:
@@ -133,60 +130,6 @@ def write_metrics(json_path: str | os.PathLike, tsv_path: str | os.PathLike | No
             )
     with atomic_file(tsv_path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-
-
-def plot_curves(
-    labels: np.ndarray,
-    scores: np.ndarray,
-    roc_path: str | os.PathLike,
-    pr_path: str | os.PathLike,
-    title: str,
-    classes: list[str] | None = None,
-) -> None:
-    """ROC and precision-recall curves as PNGs (matplotlib Agg).
-
-    Binary: ``labels`` (n,) in {0, 1}, ``scores`` (n,) = P(positive), one curve each. Multi-class: ``scores`` (n, K)
-    probabilities, one one-vs-rest curve per class present, named by ``classes``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn import metrics as skm
-
-    labels = np.asarray(labels)
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1:
-        curves = [("", labels, scores)]
-    else:
-        names = classes or [str(k) for k in range(scores.shape[1])]
-        curves = [(f"{names[k]}: ", (labels == k).astype(int), scores[:, k]) for k in np.unique(labels)]
-    figs = {}
-    for kind in ("roc", "pr"):
-        figs[kind] = plt.subplots(figsize=(4.5, 4.5), dpi=120)
-    for name, y, s in curves:
-        if np.unique(y).size < 2:
-            continue
-        fpr, tpr, _ = skm.roc_curve(y, s)
-        prec, rec, _ = skm.precision_recall_curve(y, s)
-        figs["roc"][1].plot(fpr, tpr, label=f"{name}AUROC {skm.roc_auc_score(y, s):.3f}")
-        figs["pr"][1].step(rec, prec, where="post", label=f"{name}AUPRC {skm.average_precision_score(y, s):.3f}")
-    ax = figs["roc"][1]
-    ax.plot([0, 1], [0, 1], "--", color="grey", label="chance")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate")
-    ax = figs["pr"][1]
-    if scores.ndim == 1:
-        base = float(np.mean(labels))
-        ax.axhline(base, ls="--", color="grey", label=f"positive rate {base:.3f}")
-    ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
-    for kind, path in (("roc", roc_path), ("pr", pr_path)):
-        fig, ax = figs[kind]
-        ax.set_title(title, fontsize=9)
-        ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7)
-        fig.tight_layout()
-        with atomic_file(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
 
 
 __all__ = [

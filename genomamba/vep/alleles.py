@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genomamba.alphabet import NUCLEOTIDES, encode
+from genomamba.vep.config import MIN_CONTEXT
+
 # flags (reasons) written per ALT allele; "unscored" ones mean the score is missing
 FLAG_REF_MISMATCH = "REF_MISMATCH"
 FLAG_UNKNOWN_CONTIG = "UNKNOWN_CONTIG"
@@ -55,7 +58,7 @@ UNSCORED_FLAGS = frozenset(
     }
 )
 
-ACGT = frozenset("ACGT")
+ACGT = frozenset(NUCLEOTIDES)
 
 
 def allele_kind(ref: str, alt: str | None) -> tuple[str, str | None]:
@@ -113,8 +116,7 @@ def equivalent_span(seq: np.ndarray, offset: int, start: int, ref_core: str, alt
     end = start + len(ref_core)
     if ref_core and alt_core:
         return start, end
-    unit = np.frombuffer((ref_core or alt_core).encode(), dtype=np.uint8)
-    unit = _CODE[unit]
+    unit = encode(ref_core or alt_core)
     lo, hi = start, end
     # shift left: the base before the event equals the last base of the (rotating) unit
     rot = unit.copy()
@@ -127,11 +129,6 @@ def equivalent_span(seq: np.ndarray, offset: int, start: int, ref_core: str, alt
         hi += 1
         rot = np.roll(rot, -1)
     return lo, hi
-
-
-_CODE = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _CODE[ord(_b)] = _i
 
 
 @dataclass(frozen=True)
@@ -171,11 +168,16 @@ class Tiling:
     def window(self, tile: int) -> tuple[int, int]:
         """0-based half-open window [start, end) of ``tile``, inside the contig."""
         w = self.window_length
-        if w >= self.length:
+        if self.whole_contig:
             return 0, self.length
         start = self.c0 + tile * self.stride - self.flank
         start = min(max(start, 0), self.length - w)
         return start, start + w
+
+    @property
+    def whole_contig(self) -> bool:
+        """True when the contig fits in one window (then every tile's window is the whole contig)."""
+        return self.window_length >= self.length
 
     def near_end(self, lo: int, hi: int) -> bool:
         """True if fewer than ``flank`` bases of contig exist on one side of the span [lo, hi)."""
@@ -183,6 +185,7 @@ class Tiling:
 
 
 def make_tiling(length: int, context: int) -> Tiling:
-    if context < 16:
-        raise ValueError(f"context must be >= 16 bases, got {context}")
+    """The tiling of a contig of ``length`` bases for windows of ``context`` bases (flank = context // 4)."""
+    if context < MIN_CONTEXT:
+        raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {context}")
     return Tiling(length=length, context=context, flank=context // 4)

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genomamba.errors import GenomambaError
+from genomamba.metrics.plots import plot_boxes, plot_roc_panels
+from genomamba.metrics.ranking import auprc, auroc, bootstrap_ci, finite
+from genomamba.vep.config import LABEL_FIELD, LABELS_TSV_COLUMN, EvaluateVepConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,9 @@ def _first(value):
     return value
 
 
+_COLUMNS = ("chrom", "pos", "ref", "alt", "score", "label", "group")
+
+
 def load_scores(
     path: str | os.PathLike,
     name: str,
@@ -79,65 +85,10 @@ def load_scores(
     if not path.is_file():
         raise GenomambaError("scores file not found", path)
     lower = path.name.lower()
-    rows: dict[str, list] = {k: [] for k in ("chrom", "pos", "ref", "alt", "score", "label", "group")}
     if lower.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
-        import pysam
-
-        prev = pysam.set_verbosity(0)
-        try:
-            handle = pysam.VariantFile(str(path))
-        except (OSError, ValueError) as exc:
-            raise GenomambaError(f"not a readable VCF/BCF ({exc})", path) from None
-        finally:
-            pysam.set_verbosity(prev)
-        if score_field not in handle.header.info:
-            raise GenomambaError(f"no INFO/{score_field} in the header (not a score-vcf output?)", path)
-        for field in (label_field, group_field):
-            if field and field not in handle.header.info:
-                raise GenomambaError(f"no INFO/{field} in the header", path)
-        for i, rec in enumerate(handle):
-            scores = rec.info.get(score_field)
-            scores = scores if isinstance(scores, tuple) else (scores,) * len(rec.alts or ())
-            label = _parse_label(_first(rec.info.get(label_field)), path, f"record {i + 1}") if label_field else -1
-            group = str(_first(rec.info.get(group_field)) or "") if group_field else ""
-            for alt, s in zip(rec.alts or (), scores):
-                rows["chrom"].append(rec.chrom)
-                rows["pos"].append(rec.pos)
-                rows["ref"].append(rec.ref)
-                rows["alt"].append(alt)
-                rows["score"].append(np.nan if s is None else float(s))
-                rows["label"].append(label)
-                rows["group"].append(group)
-        handle.close()
+        rows = _vcf_rows(path, score_field, label_field, group_field)
     elif lower.endswith((".tsv", ".parquet")):
-        import polars as pl
-
-        try:
-            df = (
-                pl.read_parquet(path)
-                if lower.endswith(".parquet")
-                else pl.read_csv(path, separator="\t", comment_prefix="#", null_values=["NA"], infer_schema_length=0)
-            )
-        except Exception as exc:  # polars raises several types for unreadable input
-            raise GenomambaError(f"cannot read the scores table ({exc})", path) from None
-        col = {"GM_LLR": "llr", "GM_DELTA": "delta"}.get(score_field, score_field)
-        missing = [c for c in ("chrom", "pos", "ref", "alt", col) if c not in df.columns]
-        for field in (label_field, group_field):
-            if field and field not in df.columns:
-                missing.append(field)
-        if missing:
-            raise GenomambaError(f"missing column(s) {', '.join(missing)} (TSV/Parquet: keep them with "
-                                 "score-vcf --keep-info)", path)  # fmt: skip
-        rows["chrom"] = df["chrom"].cast(pl.Utf8).to_list()
-        rows["pos"] = df["pos"].cast(pl.Int64).to_list()
-        rows["ref"] = df["ref"].cast(pl.Utf8).to_list()
-        rows["alt"] = df["alt"].cast(pl.Utf8).to_list()
-        rows["score"] = df[col].cast(pl.Float64).fill_null(np.nan).to_list()
-        if label_field:
-            rows["label"] = [_parse_label(v, path, f"row {i + 1}") for i, v in enumerate(df[label_field].to_list())]
-        else:
-            rows["label"] = [-1] * df.height
-        rows["group"] = [str(v or "") for v in df[group_field].to_list()] if group_field else [""] * df.height
+        rows = _table_rows(path, score_field, label_field, group_field)
     else:
         raise GenomambaError("scores must be .vcf.gz/.bcf/.vcf or .tsv/.parquet", path)
     return ScoreTable(
@@ -150,6 +101,65 @@ def load_scores(
         label=np.array(rows["label"], dtype=np.int8),
         group=np.array(rows["group"], dtype=object),
     )
+
+
+def _vcf_rows(path: Path, score_field: str, label_field: str | None, group_field: str | None) -> dict[str, list]:
+    """Columns of a score-vcf VCF/BCF: one row per ALT, record-level label and group repeated."""
+    import pysam
+
+    prev = pysam.set_verbosity(0)
+    try:
+        handle = pysam.VariantFile(str(path))
+    except (OSError, ValueError) as exc:
+        raise GenomambaError(f"not a readable VCF/BCF ({exc})", path) from None
+    finally:
+        pysam.set_verbosity(prev)
+    rows: dict[str, list] = {k: [] for k in _COLUMNS}
+    with handle:
+        if score_field not in handle.header.info:
+            raise GenomambaError(f"no INFO/{score_field} in the header (not a score-vcf output?)", path)
+        for field in (label_field, group_field):
+            if field and field not in handle.header.info:
+                raise GenomambaError(f"no INFO/{field} in the header", path)
+        for i, rec in enumerate(handle):
+            scores = rec.info.get(score_field)
+            scores = scores if isinstance(scores, tuple) else (scores,) * len(rec.alts or ())
+            label = _parse_label(_first(rec.info.get(label_field)), path, f"record {i + 1}") if label_field else -1
+            group = str(_first(rec.info.get(group_field)) or "") if group_field else ""
+            for alt, s in zip(rec.alts or (), scores):
+                row = (rec.chrom, rec.pos, rec.ref, alt, np.nan if s is None else float(s), label, group)
+                for key, value in zip(_COLUMNS, row):
+                    rows[key].append(value)
+    return rows
+
+
+def _table_rows(path: Path, score_field: str, label_field: str | None, group_field: str | None) -> dict[str, list]:
+    """Columns of a score-vcf TSV/Parquet (score columns named llr / delta; labels and groups kept with
+    score-vcf --keep-info)."""
+    import polars as pl
+
+    try:
+        if path.name.lower().endswith(".parquet"):
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, separator="\t", comment_prefix="#", null_values=["NA"], infer_schema_length=0)
+    except Exception as exc:  # polars raises several types for unreadable input
+        raise GenomambaError(f"cannot read the scores table ({exc})", path) from None
+    col = {"GM_LLR": "llr", "GM_DELTA": "delta"}.get(score_field, score_field)
+    missing = [c for c in ("chrom", "pos", "ref", "alt", col, label_field, group_field) if c and c not in df.columns]
+    if missing:
+        hint = "TSV/Parquet: keep them with score-vcf --keep-info"
+        raise GenomambaError(f"missing column(s) {', '.join(missing)} ({hint})", path)
+    labels = df[label_field].to_list() if label_field else [None] * df.height
+    return {
+        "chrom": df["chrom"].cast(pl.Utf8).to_list(),
+        "pos": df["pos"].cast(pl.Int64).to_list(),
+        "ref": df["ref"].cast(pl.Utf8).to_list(),
+        "alt": df["alt"].cast(pl.Utf8).to_list(),
+        "score": df[col].cast(pl.Float64).fill_null(np.nan).to_list(),
+        "label": [_parse_label(v, path, f"row {i + 1}") for i, v in enumerate(labels)],
+        "group": [str(v or "") for v in df[group_field].to_list()] if group_field else [""] * df.height,
+    }
 
 
 def attach_labels(table: ScoreTable, labels_path: str | os.PathLike, label_col: str, group_col: str | None) -> None:
@@ -174,59 +184,6 @@ def attach_labels(table: ScoreTable, labels_path: str | os.PathLike, label_col: 
             table.label[i], g = hit
             if group_col:
                 table.group[i] = g or ""
-
-
-# ------------------------------------------------------------------------------------------------ metrics
-def _auroc(y: np.ndarray, s: np.ndarray) -> float:
-    """Mann-Whitney AUROC with ties counted half (equals sklearn's roc_auc_score)."""
-    from scipy.stats import rankdata
-
-    n1 = int(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(s)
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def _auprc(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision, sum_n (R_n - R_{n-1}) P_n over distinct thresholds (equals sklearn's
-    average_precision_score; vectorised because the bootstrap calls it thousands of times)."""
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]  # last index of each distinct score
-    tps = np.cumsum(y_sorted)[last]
-    precision = tps / (last + 1)
-    recall = tps / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def bootstrap_ci(
-    y: np.ndarray, s: np.ndarray, chrom: np.ndarray, n_boot: int, seed: int, level: float = 0.95
-) -> dict[str, list[float] | None]:
-    """Chromosome-stratified bootstrap percentile CIs of AUROC and AUPRC."""
-    rng = np.random.default_rng(seed)
-    strata = [np.flatnonzero(chrom == c) for c in np.unique(chrom)]
-    aurocs, auprcs = [], []
-    for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(ix, size=ix.size, replace=True) for ix in strata])
-        yb, sb = y[idx], s[idx]
-        if 0 < yb.sum() < yb.size:
-            aurocs.append(_auroc(yb, sb))
-            auprcs.append(_auprc(yb, sb))
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-
-    def ci(v):
-        return [float(np.percentile(v, lo)), float(np.percentile(v, hi))] if len(v) >= 10 else None
-
-    return {"auroc_ci": ci(aurocs), "auprc_ci": ci(auprcs), "n_boot_valid": len(aurocs)}
-
-
-def _finite(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
 
 
 def comparisons(table: ScoreTable, contrasts: list[tuple[str, str]]) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
@@ -273,32 +230,38 @@ def evaluate(
             n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
             row = {"scores": t.name, "comparison": name, "kind": kind, "n_pos": n_pos, "n_neg": n_neg}
             if n_pos == 0 or n_neg == 0:
-                row.update({"auroc": None, "auprc": None, "auroc_ci": None, "auprc_ci": None,
-                            "note": "undefined: only one class present"})  # fmt: skip
+                row.update(dict.fromkeys(("auroc", "auprc", "auroc_ci", "auprc_ci")))
+                row["note"] = "undefined: only one class present"
             else:
                 s = oriented[ix]
-                row["auroc"] = _finite(_auroc(y, s))
-                row["auprc"] = _finite(_auprc(y, s))
+                row["auroc"] = finite(auroc(y, s), 6)
+                row["auprc"] = finite(auprc(y, s), 6)
                 row["auprc_baseline"] = round(n_pos / (n_pos + n_neg), 6)
                 row.update(bootstrap_ci(y, s, t.chrom[ix], n_boot, seed) if n_boot else {})
             results.append(row)
         log.info("%s: %d alleles, %d unscored (excluded)", t.name, t.score.size, n_unscored)
+    orientation = "higher score = positive" if higher_is_positive else "lower score = positive (scores negated)"
     return {
-        "score_orientation": "higher score = positive" if higher_is_positive
-        else "lower score = positive (scores negated)",
+        "score_orientation": orientation,
         "bootstrap": {"replicates": n_boot, "seed": seed, "stratified_by": "chromosome", "level": 0.95},
-        "inputs": [{"name": t.name, "alleles": int(t.score.size), "unscored_excluded": int(np.isnan(t.score).sum()),
-                    "labelled": int((t.label >= 0).sum())} for t in tables],  # fmt: skip
+        "inputs": [
+            {
+                "name": t.name,
+                "alleles": int(t.score.size),
+                "unscored_excluded": int(np.isnan(t.score).sum()),
+                "labelled": int((t.label >= 0).sum()),
+            }
+            for t in tables
+        ],
         "results": results,
-    }  # fmt: skip
+    }
 
 
 # ------------------------------------------------------------------------------------------------ outputs
 def write_report(report: dict, tables: list[ScoreTable], contrasts, higher_is_positive: bool, out_dir: Path) -> None:
     """vep_metrics.json, vep_metrics.tsv, roc.png, score_distributions.png into ``out_dir``."""
     (out_dir / "vep_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    cols = ["scores", "comparison", "kind", "n_pos", "n_neg", "auroc", "auroc_ci", "auprc", "auprc_ci",
-            "auprc_baseline"]  # fmt: skip
+    cols = "scores comparison kind n_pos n_neg auroc auroc_ci auprc auprc_ci auprc_baseline".split()
     with open(out_dir / "vep_metrics.tsv", "w") as fh:
         fh.write("\t".join(cols) + "\n")
         for row in report["results"]:
@@ -311,61 +274,66 @@ def write_report(report: dict, tables: list[ScoreTable], contrasts, higher_is_po
     _plot_distributions(tables, out_dir / "score_distributions.png")
 
 
-def _plot_roc(tables, contrasts, higher_is_positive, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    panels = ["overall"] + [f"contrast:{a}_vs_{b}" for a, b in contrasts]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.3), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        for t in tables:
-            oriented = t.score if higher_is_positive else -t.score
-            for name, _, ix, y in comparisons(t, contrasts):
-                if name != panel or y.sum() in (0, y.size):
-                    continue
-                fpr, tpr, _ = roc_curve(y, oriented[ix])
-                ax.plot(fpr, tpr, label=f"{t.name} (AUROC {_auroc(y, oriented[ix]):.3f})")
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set_title(panel.replace("contrast:", ""), fontsize=10)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _plot_roc(tables: list[ScoreTable], contrasts, higher_is_positive: bool, path: Path) -> None:
+    """Panels "overall" and one per contrast, a curve per scores file."""
+    titles = ["overall"] + [f"contrast:{a}_vs_{b}" for a, b in contrasts]
+    curves: dict[str, list] = {t: [] for t in titles}
+    for t in tables:
+        oriented = t.score if higher_is_positive else -t.score
+        for name, _, ix, y in comparisons(t, contrasts):
+            if name in curves:
+                curves[name].append((t.name, y, oriented[ix]))
+    plot_roc_panels([(title.replace("contrast:", ""), curves[title]) for title in titles], path)
 
 
-def _plot_distributions(tables, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(tables), 1, figsize=(9, 3.2 * len(tables)), squeeze=False)
-    for ax, t in zip(axes[:, 0], tables):
+def _plot_distributions(tables: list[ScoreTable], path: Path) -> None:
+    """Per scores file, the scores of each group (or each label when there are no groups)."""
+    panels = []
+    for t in tables:
         ok = ~np.isnan(t.score)
-        keys = sorted({g for g in t.group[ok] if g}) or sorted({str(v) for v in t.label[ok] if v >= 0})
-        if not keys:
-            keys = ["all"]
-        data = []
-        for k in keys:
-            if k == "all":
-                data.append(t.score[ok])
-            elif k in set(t.group[ok]):
-                data.append(t.score[ok & (t.group == k)])
-            else:
-                data.append(t.score[ok & (t.label == int(k))])
-        data_ok = [(k, d) for k, d in zip(keys, data) if d.size]
-        if data_ok:
-            ax.boxplot([d for _, d in data_ok], showfliers=False)
-            ax.set_xticks(range(1, len(data_ok) + 1), [f"{k}\n(n={d.size})" for k, d in data_ok], fontsize=7,
-                          rotation=30)  # fmt: skip
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_title(f"{t.name}: score by class", fontsize=10)
-        ax.set_ylabel("score")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        groups = sorted({g for g in t.group[ok] if g})
+        if groups:
+            data = [(g, t.score[ok & (t.group == g)]) for g in groups]
+        else:
+            labels = sorted({int(v) for v in t.label[ok] if v >= 0})
+            data = [(str(v), t.score[ok & (t.label == v)]) for v in labels] or [("all", t.score[ok])]
+        panels.append((f"{t.name}: score by class", data))
+    plot_boxes(panels, path)
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+def named_inputs(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """``[NAME=]PATH`` specs -> (name, path); an unnamed input is called by its file stem ("scores" if alone)."""
+    out = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = (Path(spec).name.split(".")[0] if len(specs) > 1 else "scores"), spec
+        out.append((name, path))
+    return out
+
+
+def evaluate_vep(
+    scores: Sequence[str],
+    out: str | os.PathLike,
+    config: EvaluateVepConfig | None = None,
+    labels: str | os.PathLike | None = None,
+) -> dict:
+    """Evaluate score-vcf outputs (``[NAME=]PATH`` each) against labels; write the report directory ``out``
+    atomically (vep_metrics.json/.tsv, roc.png, score_distributions.png) and return the report."""
+    from genomamba.atomic import atomic_dir
+
+    cfg = config or EvaluateVepConfig()
+    tables = []
+    for name, path in named_inputs(scores):
+        if labels:
+            t = load_scores(path, name, cfg.score_field)
+            attach_labels(t, labels, cfg.label_field or LABELS_TSV_COLUMN, cfg.group_field)
+        else:
+            t = load_scores(path, name, cfg.score_field, cfg.label_field or LABEL_FIELD, cfg.group_field)
+        tables.append(t)
+    contrasts = cfg.contrast_pairs
+    report = evaluate(tables, contrasts, cfg.higher_is_positive, cfg.bootstrap, cfg.seed)
+    with atomic_dir(out) as tmp:
+        write_report(report, tables, contrasts, cfg.higher_is_positive, tmp)
+    return report

@@ -1,7 +1,8 @@
 """Variant-effect scoring driver: stream a VCF, score every ALT allele with a model, write VCF/BCF/TSV/Parquet.
 
-The scores themselves (SNV LLR, haplotype score, flags, tiling) come from ``vep_engine``; this module loads the
-scorer, streams records through the engine and writes the output with its provenance and index.
+The scores themselves (SNV LLR, haplotype score, flags, tiling) come from ``engine``; this module loads the
+scorer (``scorers.load_scorer``), streams records through the engine and writes the output with its index and
+the provenance of ``provenance``.
 
 Memory is bounded: records are read ``chunk_records`` at a time (the engine bounds what scoring a chunk holds).
 """
@@ -15,79 +16,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from genomamba import __version__
-from genomamba.atomic import atomic_file, file_digest
+from genomamba.atomic import atomic_file
 from genomamba.errors import GenomambaError
-from genomamba.vep.engine import (
-    ScoreVcfConfig,
-    SupervisedEffectScorer,
-    Variant,
-    VariantEffectScorer,
-    _NoScorer,
-)
+from genomamba.vep.config import ScoreVcfConfig
+from genomamba.vep.engine import Engine, make_engine
+from genomamba.vep.provenance import run_provenance, run_summary
+from genomamba.vep.refcheck import RefChecker, Variant
+from genomamba.vep.scorers import SupervisedScorer, load_scorer
 from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
-__all__ = [
-    "ScoreVcfConfig",
-    "SupervisedEffectScorer",
-    "Variant",
-    "VariantEffectScorer",
-    "load_scorer",
-    "score_vcf",
-]
+__all__ = ["score_vcf"]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------- driver
-def load_scorer(
-    checkpoint: str | None, kmer: int | None, genome, cfg: ScoreVcfConfig, backend: str | None, output_index=None
-):
-    """-> (scorer, provenance entries); a fine-tuned checkpoint gives ("supervised", wrapper, index, meta)."""
-    from genomamba.vep.scorers import KmerScorer, ModelScorer
-
-    if kmer is not None:
-        t0 = time.perf_counter()
-        segments = (genome.fetch_tokens(name, 0, length)[0] for name, length in genome.contigs.items())
-        scorer = KmerScorer(kmer).fit(segments)
-        log.info("two-sided k-mer baseline (k=%d) fitted on both strands of the reference in %.1f s", kmer,
-                 time.perf_counter() - t0)  # fmt: skip
-        return scorer, {"model": f"two-sided k-mer baseline, k={kmer}, fitted on the reference (both strands)"}
-    from genomamba.model import GenomambaModel, load_pretrained
-    from genomamba.model.checkpoint import read_meta
-
-    path = Path(checkpoint)
-    if not path.is_dir():
-        raise GenomambaError("checkpoint directory not found", path)
-    kind = read_meta(path).get("kind", "lm")
-    if kind == "position":
-        raise GenomambaError("per-position fine-tuned heads are not supported by score-vcf (sequence heads are)", path)
-    model = load_pretrained(path, backend=backend)
-    if kind == "sequence":
-        weights = path / "model.safetensors"
-        meta = getattr(model, "extra", {}).get("finetune", {}) or {}
-        n_out = model.head_config.n_outputs
-        index = n_out - 1 if output_index is None else output_index
-        if not 0 <= index < n_out:
-            raise GenomambaError(f"--head-output {index} is outside the head's {n_out} outputs", path)
-        classes = meta.get("classes") or model.head_config.labels
-        what = f"class {classes[index]!r}" if classes and index < len(classes) else f"output {index}"
-        prov = {
-            "checkpoint": str(path.resolve()),
-            "checkpoint_sha256": file_digest(weights) if weights.is_file() else "unknown",
-            "model": f"fine-tuned sequence head ({meta.get('task', model.head_config.task)}), supervised delta of "
-            f"{what}: prediction(alt) - prediction(ref), windows of {cfg.context} bases centred on the variant",
-        }
-        return ("supervised", model, index, meta), prov
-    assert isinstance(model, GenomambaModel)
-    weights = path / "model.safetensors"
-    prov = {
-        "checkpoint": str(path.resolve()),
-        "checkpoint_sha256": file_digest(weights) if weights.is_file() else "unknown",
-        "model": f"fusion={model.config.fusion} rc={model.config.rc} d_model={model.config.d_model} "
-        f"n_layer={model.config.n_layer}",
-    }
-    return ModelScorer(model, cfg.effective_batch_size), prov
 
 
 def _variants_from_records(chunk, vin) -> list[Variant]:
@@ -108,14 +48,18 @@ def score_vcf(
     progress: bool | None = None,
     head_output: int | None = None,
 ) -> dict:
-    """Score every ALT of ``vcf``; write ``out`` atomically (plus its index); return the run summary."""
+    """Score every ALT of ``vcf``; write ``out`` atomically (plus its index); return the run summary.
+
+    The scorer is a ``checkpoint`` (pretrained: zero-shot LLR; fine-tuned sequence head: prediction change of
+    output ``head_output``) or the two-sided k-mer baseline of order ``kmer`` fitted on ``fasta``.
+    """
     from genomamba.genome.fasta import Genome
     from genomamba.vep.vcf_io import parse_regions, prepare_input
 
     t_start = time.perf_counter()
     out = Path(out)
     fmt = output_format(out, out_format)
-    if (checkpoint is None) == (kmer is None):
+    if (checkpoint is None) == (kmer is None):  # checked before any input is read
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
     if config.threads > 0:
         import torch
@@ -124,94 +68,52 @@ def score_vcf(
     genome = Genome(fasta)
     region_list = parse_regions(regions) if regions else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.work.", dir=out.parent) as work:
-        work = Path(work)
-        vin = prepare_input(vcf, work)
-        log.info("%s: %d records (%s, %s)", vin.source, vin.n_records, vin.fmt, vin.compression)
-        _check_header_contigs(vin, genome)
-        if config.ref_check == "error" and vin.n_records:
-            _ref_precheck(vin, genome, config, region_list)
-        scorer, model_prov = load_scorer(checkpoint, kmer, genome, config, backend, head_output)
-        if isinstance(scorer, tuple):
-            _, wrapper, index, meta = scorer
-            engine = SupervisedEffectScorer(wrapper, genome, config, index, meta, source=str(vin.source))
-            scorer = engine.scorer
-        else:
-            engine = VariantEffectScorer(scorer, genome, config, source=str(vin.source))
-        supervised = isinstance(engine, SupervisedEffectScorer)
-        provenance = {
-            "version": __version__,
-            "command": command,
-            **model_prov,
-            "reference": str(Path(fasta).resolve()),
-            "reference_md5": file_digest(fasta, "md5"),
-            "context": config.context,
-            "strand_policy": f"the fine-tuned head's own (strands: {engine.wrapper.head_config.strands})"
-            if supervised else _strand_policy(engine.strands, config.strands),
-            "window_policy": "one window centred on each variant (supervised)" if supervised
-            else _window_policy(config, scorer.fusion),
-            "ref_check": config.ref_check,
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }  # fmt: skip
-        index_suffix = _index_suffix(fmt, genome)
-        index_path = Path(f"{out}{index_suffix}") if index_suffix else None
-        with atomic_file(out) as tmp_out:
-            writer = _make_writer(fmt, tmp_out, vin, provenance, config, supervised)
-            _stream(vin, engine, writer, config, region_list, progress)
-            if index_path is None:
-                writer.finish(vin.index_ready or region_list is not None, None, work)
-            else:
-                with atomic_file(index_path) as tmp_index:
-                    tmp_index.unlink()
-                    writer.finish(vin.index_ready, tmp_index, work)
-                    for other in (".tbi", ".csi"):  # a stale index of the other kind would not match
-                        stale = Path(f"{out}{other}")
-                        if other != index_suffix and stale.exists():
-                            stale.unlink()
-    elapsed = time.perf_counter() - t_start
-    counts = engine.counts
-    summary = {
-        "output": str(out),
-        "index": str(index_path) if index_path else None,
-        "records": counts["records"],
-        "alleles": counts["alleles"],
-        "scored_alleles": counts["scored"],
-        "flagged_alleles": {k[5:]: v for k, v in sorted(counts.items()) if k.startswith("flag:")},
-        "records_ref_mismatch": counts["records_ref_mismatch"],
-        "records_unknown_contig": counts["records_unknown_contig"],
-        "unknown_contigs": sorted(engine.unknown_contigs),
-        "header_definitions_added": vin.added_definitions,
-        "tile_passes": counts["tile_passes"],
-        "masked_passes": counts["masked_passes"],
-        "supervised_passes": counts["supervised_passes"],
-        "haplotype_passes": counts["haplotype_passes"],
-        "sequences_scored": scorer.n_sequences,
-        "seconds": round(elapsed, 3),
-        "alleles_per_second": round(counts["alleles"] / elapsed, 2) if elapsed > 0 else None,
-    }
-    genome.close()
-    return summary
+    try:
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.work.", dir=out.parent) as work:
+            vin = prepare_input(vcf, work)
+            log.info("%s: %d records (%s, %s)", vin.source, vin.n_records, vin.fmt, vin.compression)
+            _check_header_contigs(vin, genome)
+            if config.ref_check == "error" and vin.n_records:
+                _ref_precheck(vin, genome, config, region_list)
+            scorer = load_scorer(genome, config, checkpoint, kmer, backend, head_output)
+            engine = make_engine(scorer, genome, config, source=str(vin.source))
+            provenance = run_provenance(scorer, engine, genome, fasta, config, command)
+            index = _write_scores(out, fmt, vin, engine, genome, provenance, config, region_list, progress, Path(work))
+        return run_summary(out, index, engine, scorer, genome, vin, time.perf_counter() - t_start)
+    finally:
+        genome.close()
 
 
-def _strand_policy(used: str, asked: str) -> str:
-    if used == "both":
-        return "mean of forward and reverse-complement strands (GM_LLR_FWD, GM_LLR_REV)"
-    if asked == "auto":
-        return (
-            "forward strand only: the scorer is reverse-complement equivariant by construction, so the reverse "
-            "strand gives the same value (force it with --strands both)"
-        )
-    return "forward strand only (--strands forward)"
-
-
-def _window_policy(cfg: ScoreVcfConfig, fusion: str) -> str:
-    base = f"mirror-symmetric tiles: window {cfg.context}, stride {cfg.context - 2 * (cfg.context // 4)}, " \
-           f"flank {cfg.context // 4}"  # fmt: skip
-    if fusion == "layer":
-        return base + "; variant position masked, one pass per position and strand"
-    if cfg.per_variant:
-        return base + "; one pass per variant and strand"
-    return base + "; one pass per tile and strand shared by all its variants"
+def _write_scores(
+    out: Path,
+    fmt: str,
+    vin,
+    engine: Engine,
+    genome,
+    provenance: dict,
+    config: ScoreVcfConfig,
+    regions,
+    progress,
+    work: Path,
+) -> Path | None:
+    """Stream the scores into ``out`` and its index (both atomic) -> the index path, or None."""
+    supervised = isinstance(engine.scorer, SupervisedScorer)
+    suffix = _index_suffix(fmt, genome)
+    index = Path(f"{out}{suffix}") if suffix else None
+    with atomic_file(out) as tmp_out:
+        writer = _make_writer(tmp_out, fmt, vin, provenance, config, supervised)
+        _stream(vin, engine, writer, config, regions, progress)
+        if index is None:
+            writer.finish(vin.index_ready or regions is not None, None, work)
+            return None
+        with atomic_file(index) as tmp_index:
+            tmp_index.unlink()
+            writer.finish(vin.index_ready, tmp_index, work)
+            for other in (".tbi", ".csi"):  # a stale index of the other kind would not match
+                stale = Path(f"{out}{other}")
+                if other != suffix and stale.exists():
+                    stale.unlink()
+    return index
 
 
 def _index_suffix(fmt: str, genome) -> str | None:
@@ -223,7 +125,7 @@ def _index_suffix(fmt: str, genome) -> str | None:
     return None
 
 
-def _make_writer(fmt: str, tmp_out: Path, vin, provenance: dict, cfg: ScoreVcfConfig, supervised: bool = False):
+def _make_writer(tmp_out: Path, fmt: str, vin, provenance: dict, cfg: ScoreVcfConfig, supervised: bool):
     import pysam
 
     if fmt in ("tsv", "parquet"):
@@ -235,7 +137,7 @@ def _make_writer(fmt: str, tmp_out: Path, vin, provenance: dict, cfg: ScoreVcfCo
     return VcfWriter(tmp_out, fmt, header, provenance, threads=max(1, cfg.threads), supervised=supervised)
 
 
-def _stream(vin, engine: VariantEffectScorer, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:
+def _stream(vin, engine: Engine, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:
     from genomamba.vep.vcf_io import iter_records
 
     show = sys.stderr.isatty() if progress is None else progress
@@ -245,9 +147,14 @@ def _stream(vin, engine: VariantEffectScorer, writer, cfg: ScoreVcfConfig, regio
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         bar = Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} rec/s"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=False,
-        )  # fmt: skip
+            TextColumn("scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rec/s"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         bar.start()
         task = bar.add_task("score", total=vin.n_records, rate="-")
     t0 = time.perf_counter()
@@ -270,7 +177,7 @@ def _stream(vin, engine: VariantEffectScorer, writer, cfg: ScoreVcfConfig, regio
             bar.stop()
 
 
-def _flush(chunk, vin, engine: VariantEffectScorer, writer) -> int:
+def _flush(chunk, vin, engine: Engine, writer) -> int:
     results = engine.score(_variants_from_records(chunk, vin))
     for (_, rec), alleles in zip(chunk, results):
         writer.write(rec, alleles)
@@ -293,14 +200,17 @@ def _check_header_contigs(vin, genome) -> None:
         if length is not None and length != real:
             log.warning(
                 "%s: header declares contig %s with length %s but the FASTA has %s (different reference build?)",
-                vin.source, name, f"{length:,}", f"{real:,}",
-            )  # fmt: skip
+                vin.source,
+                name,
+                f"{length:,}",
+                f"{real:,}",
+            )
 
 
 def _ref_precheck(vin, genome, cfg: ScoreVcfConfig, regions) -> None:
     """With ref_check "error", check every REF before the model is loaded: a mismatch fails in seconds."""
     from genomamba.vep.vcf_io import iter_records
 
-    checker = VariantEffectScorer(_NoScorer(), genome, cfg, source=str(vin.source))
+    checker = RefChecker(genome, cfg.ref_check, source=str(vin.source))
     for i, rec in iter_records(vin, regions):
-        checker._check_record(Variant(rec.chrom, rec.pos, rec.ref or "", (), vin.line_of(i)))
+        checker.check(Variant(rec.chrom, rec.pos, rec.ref or "", (), vin.line_of(i)))

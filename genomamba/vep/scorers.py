@@ -1,40 +1,81 @@
-"""Per-position nucleotide log-probability providers for variant scoring.
+"""Scorers: what turns token windows into the numbers variant scores are made of, and ``load_scorer``.
 
-A scorer maps token windows (uint8 (L_i,), ids 0-6) to (L_i, 4) natural-log probabilities of A, C, G, T and
-declares its ``fusion``: "head" means the prediction at p never sees x[p] (one pass scores every position of a
-window), "layer" means the caller has to put [MASK] at the scored position.
+* ``Scorer`` (protocol): per-position nucleotide log-probabilities for zero-shot LLRs. ``log_probs`` maps token
+  windows (uint8 (L_i,), ids 0-6) to (L_i, 4) natural-log probabilities of A, C, G, T; ``fusion`` "head" means the
+  prediction at p never sees x[p] (one pass scores every position of a window), "layer" means the caller puts
+  [MASK] at the scored position. ``ModelScorer`` (a pretrained checkpoint) and ``KmerScorer`` (the two-sided k-mer
+  baseline) implement it.
+* ``SupervisedScorer``: a fine-tuned sequence head; ``predict`` gives one value per window (the probability of a
+  class, or a regression target), and variant scores are differences of predictions, not log-probabilities.
 
-* ``ModelScorer``: a genomamba checkpoint (``nucleotide_log_probs``), windows batched by length and padded with
-  [PAD] (the model gives padding its own segment, so it never changes real positions).
-* ``KmerScorer``: the trivial baseline, a two-sided k-mer model P(x_p | k bases left, k bases right) counted on
-  both strands of the reference itself, with hierarchical add-alpha smoothing (order k shrinks to order k-1) and
-  back-off to the longest clean context at N bases and window edges. Like fusion "head" it never sees x[p].
+Every scorer counts its work (``n_forward`` calls, ``n_sequences`` windows) and ``describe``s itself for the
+output's provenance.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from genomamba.alphabet import reverse_complement
+from genomamba.atomic import file_digest
+from genomamba.baselines.kmer import KmerModel, context_log2_probs, fit_kmer
+from genomamba.errors import GenomambaError
+from genomamba.vep.config import ScoreVcfConfig
 
 log = logging.getLogger(__name__)
 
+Fusion = Literal["head", "layer"]
+MAX_KMER_ORDER = 6  # k bases on each side: 4**(2k) contexts, 4**12 * 4 counts at k = 6
+_LN2 = float(np.log(2.0))
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A zero-shot log-probability provider (see the module docstring)."""
+
+    fusion: Fusion
+    rc_equivariant: bool  # True: scoring the reverse complement would only repeat the forward value
+    n_forward: int  # calls of the underlying model so far
+    n_sequences: int  # windows scored so far
+
+    def log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """uint8 windows (L_i,) -> float32 (L_i, 4) natural-log probabilities of A, C, G, T at every position."""
+        ...
+
+    def describe(self) -> dict[str, str]:
+        """Provenance entries (at least "model") for the output header."""
+        ...
+
+
+def _checkpoint_provenance(path: Path) -> dict[str, str]:
+    weights = path / "model.safetensors"
+    return {
+        "checkpoint": str(path.resolve()),
+        "checkpoint_sha256": file_digest(weights) if weights.is_file() else "unknown",
+    }
+
 
 class ModelScorer:
-    def __init__(self, model, batch_size: int, device: str = "cpu"):
-        self.model = model.eval()
+    """A pretrained genomamba LM as a ``Scorer``: windows are batched by length (``batch_size`` per forward pass),
+    padded with [PAD] (the model gives padding its own segment, so it never changes real positions) and scored on
+    ``device``; the model is moved there once."""
+
+    def __init__(self, model, batch_size: int, device: str = "cpu", checkpoint: Path | None = None):
+        self.device = device
+        self.model = model.to(device).eval()
         self.fusion = model.config.fusion
         self.rc_equivariant = model.config.rc_symmetric_inference  # one strand then gives both strands' scores
         self.batch_size = max(1, int(batch_size))
-        self.device = device
-        self.n_forward = 0  # forward passes (batches) run
-        self.n_sequences = 0  # windows scored
+        self.checkpoint = checkpoint
+        self.n_forward = 0
+        self.n_sequences = 0
 
     def log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        """windows: list of uint8 (L_i,) -> list of float32 (L_i, 4)."""
         import torch
 
         from genomamba.model import nucleotide_log_probs
@@ -51,90 +92,139 @@ class ModelScorer:
                 self.n_sequences += len(idx)
         return out  # type: ignore[return-value]
 
-
-def _runs(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right): number of consecutive A/C/G/T bases just before / just after each position (L,)."""
-    ok = seq < 4
-    n = seq.size
-    idx = np.arange(n)
-    last_bad = np.maximum.accumulate(np.where(~ok, idx, -1))
-    left = np.zeros(n, dtype=np.int64)
-    left[1:] = idx[:-1] - last_bad[:-1]
-    next_bad = np.minimum.accumulate(np.where(~ok, idx, n)[::-1])[::-1]
-    right = np.zeros(n, dtype=np.int64)
-    right[:-1] = next_bad[1:] - idx[1:]
-    return left, right
+    def describe(self) -> dict[str, str]:
+        c = self.model.config
+        prov = _checkpoint_provenance(self.checkpoint) if self.checkpoint is not None else {}
+        return {**prov, "model": f"fusion={c.fusion} rc={c.rc} d_model={c.d_model} n_layer={c.n_layer}"}
 
 
-def _context_codes(seq: np.ndarray, k: int) -> np.ndarray:
-    """Code of (x[p-k..p-1], x[p+1..p+k]) as a base-4 integer (L,); garbage where fewer than k clean bases."""
-    s = np.where(seq < 4, seq, 0).astype(np.int64)
-    code = np.zeros(seq.size, dtype=np.int64)
-    for i in range(k, 0, -1):  # left bases x[p-k] .. x[p-1], farthest most significant
-        shifted = np.zeros(seq.size, dtype=np.int64)
-        shifted[i:] = s[:-i]
-        code = code * 4 + shifted
-    for i in range(1, k + 1):  # then right bases x[p+1] .. x[p+k], nearest most significant
-        shifted = np.zeros(seq.size, dtype=np.int64)
-        shifted[:-i] = s[i:]
-        code = code * 4 + shifted
-    return code
+class SupervisedScorer:
+    """A fine-tuned sequence head: ``predict`` gives, per window, the probability of class ``output_index``
+    (classification) or target ``output_index`` (regression, scaled back by the training target's std, so
+    differences are in the target's units)."""
+
+    def __init__(
+        self,
+        wrapper,
+        output_index: int,
+        context: int,
+        batch_size: int,
+        device: str = "cpu",
+        checkpoint: Path | None = None,
+    ):
+        meta = getattr(wrapper, "extra", {}).get("finetune", {}) or {}
+        n_out = wrapper.head_config.n_outputs
+        if not 0 <= output_index < n_out:
+            raise GenomambaError(f"--head-output {output_index} is outside the head's {n_out} outputs", checkpoint)
+        self.device = device
+        self.wrapper = wrapper.to(device).eval()
+        self.task = meta.get("task", wrapper.head_config.task)
+        self.output_index = output_index
+        self.scale = float(meta.get("target_std") or 1.0) if self.task == "regression" else 1.0
+        self.classes = meta.get("classes") or wrapper.head_config.labels
+        self.head_strands = wrapper.head_config.strands
+        self.context = context
+        self.batch_size = max(1, int(batch_size))
+        self.checkpoint = checkpoint
+        self.n_forward = 0
+        self.n_sequences = 0
+
+    def predict(self, windows: list[np.ndarray]) -> np.ndarray:
+        """uint8 windows (L_i,) -> (n,) float64 predictions."""
+        import torch
+
+        from genomamba.model.batching import length_batches, pad_batch
+
+        out = np.empty(len(windows), dtype=np.float64)
+        with torch.inference_mode():
+            for idx in length_batches(windows, self.batch_size):
+                pred = self.wrapper(pad_batch([windows[i] for i in idx]).to(self.device)).float()
+                if self.task == "classification":
+                    pred = torch.softmax(pred, dim=-1)
+                out[idx] = pred[:, self.output_index].cpu().numpy() * self.scale
+                self.n_forward += 1
+                self.n_sequences += len(idx)
+        return out
+
+    def describe(self) -> dict[str, str]:
+        i = self.output_index
+        what = f"class {self.classes[i]!r}" if self.classes and i < len(self.classes) else f"output {i}"
+        prov = _checkpoint_provenance(self.checkpoint) if self.checkpoint is not None else {}
+        return {
+            **prov,
+            "model": f"fine-tuned sequence head ({self.task}), supervised delta of {what}: prediction(alt) - "
+            f"prediction(ref), windows of {self.context} bases centred on the variant",
+        }
 
 
 class KmerScorer:
-    fusion = "head"
+    """The trivial baseline as a ``Scorer``: the two-sided k-mer model of ``baselines.kmer`` (the one behind the
+    pretraining bits/base baselines), P(x_p | k bases left, k bases right), counted on both strands of the
+    reference itself with hierarchical smoothing (order k shrinks to order k-1, strength ``alpha``) and back-off to
+    the longest clean context at N bases and window edges. Like fusion "head" it never sees x[p]."""
+
+    fusion: Fusion = "head"
     rc_equivariant = True  # counts from both strands: P(b | L, R) = P(comp b | rc R, rc L)
 
     def __init__(self, k: int, alpha: float = 1.0):
-        if not 1 <= k <= 6:
-            raise ValueError(f"k-mer baseline order must be 1..6, got {k}")
+        if not 1 <= k <= MAX_KMER_ORDER:
+            raise ValueError(f"k-mer baseline order must be 1..{MAX_KMER_ORDER}, got {k}")
         self.k = k
         self.alpha = float(alpha)
-        self.tables: list[np.ndarray] = []  # order j -> (4**(2j), 4) natural-log probabilities
+        self.model: KmerModel | None = None
         self.n_forward = 0
         self.n_sequences = 0
 
     def fit(self, segments: Iterable[np.ndarray]) -> KmerScorer:
         """Count contexts on both strands of every segment (uint8 tokens; contexts never cross N)."""
-        counts = [np.zeros(4 ** (2 * j) * 4, dtype=np.int64) for j in range(self.k + 1)]
-        for seg in segments:
-            for s in (seg, reverse_complement(seg)):
-                s = np.ascontiguousarray(s)
-                left, right = _runs(s)
-                avail = np.minimum(left, right)
-                ok = s < 4
-                for j in range(self.k + 1):
-                    sel = ok & (avail >= j)
-                    code = _context_codes(s, j)[sel]
-                    counts[j] += np.bincount(code * 4 + s[sel], minlength=counts[j].size)
-        probs = np.full((1, 4), 0.25)
-        self.tables = []
-        for j in range(self.k + 1):
-            n = counts[j].reshape(-1, 4).astype(np.float64)
-            if j == 0:
-                prior = probs
-            else:
-                # parent context drops the farthest base on each side: code = L(j bases) * 4**j + R(j bases)
-                codes = np.arange(4 ** (2 * j), dtype=np.int64)
-                lc, rc = codes // 4**j, codes % 4**j
-                parent = (lc % 4 ** (j - 1)) * 4 ** (j - 1) + rc // 4
-                prior = probs[parent]
-            probs = (n + self.alpha * prior) / (n.sum(axis=1, keepdims=True) + self.alpha)
-            self.tables.append(np.log(probs).astype(np.float32))
+        self.model = fit_kmer(segments, self.k, two_sided=True, alpha=self.alpha)
         return self
 
     def log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        out = []
-        for w in windows:
-            w = np.asarray(w, dtype=np.uint8)
-            left, right = _runs(w)
-            use = np.minimum(np.minimum(left, right), self.k)
-            lp = np.empty((w.size, 4), dtype=np.float32)
-            for j in range(self.k + 1):
-                sel = use == j
-                if sel.any():
-                    lp[sel] = self.tables[j][_context_codes(w, j)[sel]]
-            out.append(lp)
-            self.n_sequences += 1
+        if self.model is None:
+            raise RuntimeError("KmerScorer.fit must run before log_probs")
+        out = [(context_log2_probs(self.model, w, self.k) * _LN2).astype(np.float32) for w in windows]
+        self.n_sequences += len(windows)
         self.n_forward += 1
         return out
+
+    def describe(self) -> dict[str, str]:
+        return {"model": f"two-sided k-mer baseline, k={self.k}, fitted on the reference (both strands)"}
+
+
+def load_scorer(
+    genome,
+    cfg: ScoreVcfConfig,
+    checkpoint: str | None = None,
+    kmer: int | None = None,
+    backend: str | None = None,
+    output_index: int | None = None,
+) -> Scorer | SupervisedScorer:
+    """The scorer of a run: the k-mer baseline fitted on ``genome`` (order ``kmer``), a pretrained LM, or a
+    fine-tuned sequence head (``output_index``: default the last output) from ``checkpoint``, loaded onto
+    ``cfg.device``."""
+    if (checkpoint is None) == (kmer is None):
+        raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
+    if kmer is not None:
+        if not 1 <= kmer <= MAX_KMER_ORDER:
+            raise GenomambaError(f"k-mer baseline order must be 1..{MAX_KMER_ORDER}, got {kmer}")
+        t0 = time.perf_counter()
+        segments = (genome.fetch_tokens(name, 0, length)[0] for name, length in genome.contigs.items())
+        scorer = KmerScorer(kmer).fit(segments)
+        seconds = time.perf_counter() - t0
+        log.info("two-sided k-mer baseline (k=%d) fitted on both strands of the reference in %.1f s", kmer, seconds)
+        return scorer
+    from genomamba.model import load_pretrained
+    from genomamba.model.checkpoint import read_meta
+
+    path = Path(checkpoint)
+    if not path.is_dir():
+        raise GenomambaError("checkpoint directory not found", path)
+    kind = read_meta(path).get("kind", "lm")
+    if kind == "position":
+        raise GenomambaError("per-position fine-tuned heads are not supported by score-vcf (sequence heads are)", path)
+    model = load_pretrained(path, map_location=cfg.device, backend=backend)
+    if kind == "sequence":
+        index = model.head_config.n_outputs - 1 if output_index is None else output_index
+        return SupervisedScorer(model, index, cfg.context, cfg.effective_batch_size, cfg.device, path)
+    return ModelScorer(model, cfg.effective_batch_size, cfg.device, path)

@@ -129,9 +129,53 @@ def prepare_input(source: str | os.PathLike, workdir: str | os.PathLike) -> VcfI
 
     ``workdir`` is a scratch directory for a header-completed copy (deleted by the caller).
     """
-    import pysam
-
     source = Path(source)
+    readable, compression, fileformat_added = _readable(source, Path(workdir))
+    vin = _open(readable, source)
+    fmt = vin.format  # "VCF" | "BCF"
+    read_compression = "BGZF" if vin.compression == "BGZF" else "NONE"  # of ``readable`` (a copy is plain)
+    if fmt not in ("VCF", "BCF"):
+        vin.close()
+        raise GenomambaError(f"not a VCF/BCF file (htslib sees {fmt})", source)
+    before = _header_definitions(vin.header)
+    n_header = _count_header_lines(readable, read_compression) if fmt == "VCF" else 0
+    n_header -= int(fileformat_added)  # line numbers refer to the user's file
+    try:
+        n, saw_symbolic, index_ready = _scan_records(vin, readable, source, n_header, fileformat_added)
+        header = vin.header.copy()
+    finally:
+        vin.close()
+    added = sorted(_header_definitions(header) - before) + (["fileformat"] if fileformat_added else [])
+    if added and added != ["fileformat"]:
+        shown = ", ".join(added[:10]) + (" ..." if len(added) > 10 else "")
+        what = "definition(s) missing from the header, declared in the output as placeholders"
+        log.warning("%s: %d %s: %s", source, len(added), what, shown)
+    needs_end = saw_symbolic and "END" not in header.info
+    if needs_end:
+        header.info.add(*END_DEFINITION)
+    path = readable
+    # BCF declares every definition it uses (htslib refuses to write it otherwise), so only text VCF is copied
+    if (added or needs_end) and fmt == "VCF":
+        path = Path(workdir) / "input.header_completed.vcf"
+        _write_completed_copy(readable, read_compression, header, path, source)
+    return VcfInput(
+        source=source,
+        path=path,
+        n_records=n,
+        n_header_lines=n_header,
+        fmt=fmt,
+        compression=compression or read_compression,
+        added_definitions=added,
+        index_ready=index_ready,
+    )
+
+
+def _readable(source: Path, workdir: Path) -> tuple[Path, str | None, bool]:
+    """(path htslib can read, "GZIP" for plain-gzip input else None, whether a ##fileformat line was added).
+
+    htslib needs BGZF for compressed VCF and a ##fileformat line; input lacking either is streamed into a scratch
+    copy in ``workdir`` that has it.
+    """
     if not source.exists():
         raise GenomambaError("file not found", source)
     if source.is_dir():
@@ -141,47 +185,44 @@ def prepare_input(source: str | os.PathLike, workdir: str | os.PathLike) -> VcfI
     compression = "GZIP" if _is_plain_gzip(source) else None
     readable = source
     if compression == "GZIP":
-        # htslib needs BGZF for compressed VCF; a plain-gzip file is decompressed to a scratch copy (streamed)
-        readable = Path(workdir) / "input.vcf"
+        readable = workdir / "input.vcf"
         try:
             with gzip.open(source, "rb") as fin, open(readable, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         except (OSError, EOFError) as exc:
             raise GenomambaError(f"cannot decompress gzip input ({exc})", source) from None
         log.info("%s is plain gzip, not BGZF: reading a decompressed scratch copy", source)
-    fileformat_added = False
     first = _first_line(readable)
-    if first is not None and not first.startswith("##fileformat="):
-        if not first.startswith("#CHROM"):
-            raise GenomambaError(
-                f"no VCF header: the first line must be '##fileformat=VCFv4.x' or '#CHROM ...', got {first[:60]!r}",
-                source,
-                "line 1",
-            )
-        # htslib refuses a VCF without its ##fileformat line; a scratch copy gets one (and the user a warning)
-        fixed = Path(workdir) / "input.fileformat.vcf"
-        with _text_open(readable) as fin, open(fixed, "w") as fout:
-            fout.write("##fileformat=VCFv4.2\n")
-            shutil.copyfileobj(fin, fout, 1 << 20)
-        readable, fileformat_added = fixed, True
-        log.warning("%s has no ##fileformat line; reading it as VCFv4.2", source)
-    vin = _open(readable, source)
-    fmt = vin.format  # "VCF" | "BCF"
-    read_compression = "BGZF" if vin.compression == "BGZF" else "NONE"  # of ``readable`` (a copy is plain)
-    if compression is None:
-        compression = read_compression
-    if fmt not in ("VCF", "BCF"):
-        vin.close()
-        raise GenomambaError(f"not a VCF/BCF file (htslib sees {fmt})", source)
-    before = _header_definitions(vin.header)
-    n_header = _count_header_lines(readable, read_compression) if fmt == "VCF" else 0
-    n_header -= int(fileformat_added)  # line numbers refer to the user's file
+    if first is None or first.startswith("##fileformat="):
+        return readable, compression, False
+    if not first.startswith("#CHROM"):
+        raise GenomambaError(
+            f"no VCF header: the first line must be '##fileformat=VCFv4.x' or '#CHROM ...', got {first[:60]!r}",
+            source,
+            "line 1",
+        )
+    fixed = workdir / "input.fileformat.vcf"
+    with _text_open(readable) as fin, open(fixed, "w") as fout:
+        fout.write("##fileformat=VCFv4.2\n")
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    log.warning("%s has no ##fileformat line; reading it as VCFv4.2", source)
+    return fixed, compression, True
+
+
+def _scan_records(vin, readable: Path, source: Path, n_header: int, line_added: bool) -> tuple[int, bool, bool]:
+    """Parse every record of ``vin`` (opened on ``readable``) -> (records, any symbolic ALT, index-ready order).
+
+    A malformed record raises a ``GenomambaError`` naming its line in the user's file (``n_header`` header lines;
+    ``line_added``: the readable copy has one more, a ##fileformat line) or its record number (BCF).
+    """
+    import pysam
+
     n = 0
     saw_symbolic = False
     index_ready = True
     seen_contigs: set[str] = set()
     last = (None, -1)
-    prev_verbosity = pysam.set_verbosity(0)  # htslib's own warnings about undeclared tags: reported below instead
+    prev_verbosity = pysam.set_verbosity(0)  # htslib's own warnings about undeclared tags: reported by the caller
     try:
         for rec in vin:
             # touching the fields makes htslib parse (and declare) everything the record uses
@@ -197,39 +238,16 @@ def prepare_input(source: str | os.PathLike, workdir: str | os.PathLike) -> VcfI
             last = (rec.chrom, rec.start)
             n += 1
     except (OSError, ValueError) as exc:
-        where = f"line {n_header + n + 1}" if fmt == "VCF" else f"record {n + 1}"
-        lineno = n_header + n + 1 + int(fileformat_added)  # in ``readable``
-        text = _read_text_line(readable, read_compression, lineno) if fmt == "VCF" else None
+        text_vcf = vin.format == "VCF"
+        where = f"line {n_header + n + 1}" if text_vcf else f"record {n + 1}"
+        compression = "BGZF" if vin.compression == "BGZF" else "NONE"
+        lineno = n_header + n + 1 + int(line_added)  # in ``readable``
+        text = _read_text_line(readable, compression, lineno) if text_vcf else None
         shown = f": {text[:120]!r}" if text is not None else ""
         raise GenomambaError(f"malformed VCF record ({exc}){shown}", source, where) from None
     finally:
         pysam.set_verbosity(prev_verbosity)
-    header = vin.header.copy()
-    vin.close()
-    added = sorted(_header_definitions(header) - before) + (["fileformat"] if fileformat_added else [])
-    if added and added != ["fileformat"]:
-        log.warning(
-            "%s: %d definition(s) missing from the header, declared in the output as placeholders: %s",
-            source, len(added), ", ".join(added[:10]) + (" ..." if len(added) > 10 else ""),
-        )  # fmt: skip
-    needs_end = saw_symbolic and "END" not in header.info
-    if needs_end:
-        header.info.add(*END_DEFINITION)
-    path = readable
-    # BCF declares every definition it uses (htslib refuses to write it otherwise), so only text VCF is copied
-    if (added or needs_end) and fmt == "VCF":
-        path = Path(workdir) / "input.header_completed.vcf"
-        _write_completed_copy(readable, read_compression, header, path, source)
-    return VcfInput(
-        source=source,
-        path=path,
-        n_records=n,
-        n_header_lines=n_header,
-        fmt=fmt,
-        compression=compression,
-        added_definitions=added,
-        index_ready=index_ready,
-    )
+    return n, saw_symbolic, index_ready
 
 
 def _write_completed_copy(readable: Path, compression: str, header, out: Path, source: Path) -> None:

@@ -89,9 +89,14 @@ def _meta_value(value: object) -> str:
 
 class VcfWriter:
     def __init__(
-        self, tmp_path: Path, fmt: str, in_header, provenance: dict[str, object], threads: int = 1,
+        self,
+        tmp_path: Path,
+        fmt: str,
+        in_header,
+        provenance: dict[str, object],
+        threads: int = 1,
         supervised: bool = False,
-    ):  # fmt: skip
+    ):
         import pysam
 
         header = in_header.copy()
@@ -138,10 +143,9 @@ class VcfWriter:
             sorted_tmp = workdir / ("sorted" + (".bcf" if self.fmt == "bcf" else ".vcf.gz"))
             sort_tmp = workdir / "sort_tmp"
             sort_tmp.mkdir(exist_ok=True)
-            pysam.bcftools.sort(
-                "-m", "512M", "-T", str(sort_tmp), "-O", "b" if self.fmt == "bcf" else "z",
-                "-o", str(sorted_tmp), str(self.tmp_path), catch_stdout=False,
-            )  # fmt: skip
+            out_type = "b" if self.fmt == "bcf" else "z"
+            args = ("-m", "512M", "-T", str(sort_tmp), "-O", out_type, "-o", str(sorted_tmp), str(self.tmp_path))
+            pysam.bcftools.sort(*args, catch_stdout=False)
             shutil.move(str(sorted_tmp), str(self.tmp_path))
         if index_tmp is None:
             return
@@ -196,8 +200,8 @@ class TableWriter:
         info = [self._info_value(rec, k) for k in self.keep_info]
         rows = alleles or [AlleleResult(alt=".", kind="missing", flags=["MISSING_ALT"])]
         for a in rows:
-            for col, val in zip(self.columns[:10], (rec.chrom, rec.pos, rec.id or ".", rec.ref, a.alt, a.kind,
-                                                    a.llr, a.llr_fwd, a.llr_rev, a.flag_text)):  # fmt: skip
+            values = (rec.chrom, rec.pos, rec.id or ".", rec.ref, a.alt, a.kind, a.llr, a.llr_fwd, a.llr_rev)
+            for col, val in zip(self.columns[:10], (*values, a.flag_text)):
                 self._rows[col].append(val)
             for col, val in zip(self.keep_info, info):
                 self._rows[col].append(val)

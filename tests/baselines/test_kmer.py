@@ -91,3 +91,19 @@ def test_n_is_never_a_target():
     res = evaluate_baselines(train, [tile], (0, 4), (2,))
     assert all(r.n_positions == 46 for r in res)
     assert all(np.isfinite(r.bits_per_base) for r in res)
+
+
+@pytest.mark.parametrize("two_sided,order", [(False, 2), (True, 2)])
+def test_context_log2_probs_rows_are_distributions_blind_to_the_target(two_sided, order):
+    from genomamba.baselines.kmer import context_log2_probs
+
+    rng = np.random.default_rng(2)
+    model = fit_kmer([rng.integers(0, 4, 800).astype(np.uint8)], order, two_sided, alpha=0.5)
+    seq = rng.integers(0, 5, 90).astype(np.uint8)
+    lp = context_log2_probs(model, seq, order)
+    np.testing.assert_allclose(np.exp2(lp).sum(axis=1), 1.0)
+    ok = seq < 4
+    np.testing.assert_array_equal(-lp[np.flatnonzero(ok), seq[ok]], score_tile(model, seq, order)[ok])
+    other = seq.copy()
+    other[40] = (seq[40] + 1) % 4  # changing x[p] leaves row p alone (the context excludes the target)
+    np.testing.assert_array_equal(context_log2_probs(model, other, order)[40], lp[40])

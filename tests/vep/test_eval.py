@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from genomamba.errors import GenomambaError
+from genomamba.vep import ScoreVcfConfig, score_vcf
 from genomamba.vep.evaluate import ScoreTable, evaluate
-from genomamba.vep.run import ScoreVcfConfig, score_vcf
 
 from .conftest import shared_file
 
@@ -21,8 +21,9 @@ def synthetic(n=400, seed=0) -> ScoreTable:
     label = (group == "stop_gained").astype(np.int8)
     score = rng.normal(size=n) - 1.0 * label  # damaging -> lower score
     score[:5] = np.nan  # unscored alleles are excluded
-    return ScoreTable("s", np.array(["c1", "c2"] * (n // 2), dtype=object), np.arange(n), np.array(["A"] * n),
-                      np.array(["C"] * n), score, label, group.astype(object))  # fmt: skip
+    chrom = np.array(["c1", "c2"] * (n // 2), dtype=object)
+    ref, alt = np.array(["A"] * n), np.array(["C"] * n)
+    return ScoreTable("s", chrom, np.arange(n), ref, alt, score, label, group.astype(object))
 
 
 def test_metrics_match_sklearn_and_cis_bracket_them():
@@ -60,8 +61,8 @@ def test_cli_with_labels_tsv_and_bad_labels(tmp_path, capsys):
         c, p, _, ref, alt = r.split("\t")[:5]
         lines.append(f"{c}\t{p}\t{ref}\t{alt}\t{i % 2}\t{'a' if i % 2 else 'b'}")
     labels.write_text("\n".join(lines) + "\n")
-    assert main(["evaluate-vep", "--scores", f"k1={out}", "--labels", str(labels), "--group-field", "class",
-                 "--contrast", "a:b", "--bootstrap", "50", "--out", str(tmp_path / "ev")]) == 0  # fmt: skip
+    inputs = ["--scores", f"k1={out}", "--labels", str(labels), "--group-field", "class", "--contrast", "a:b"]
+    assert main(["evaluate-vep", *inputs, "--bootstrap", "50", "--out", str(tmp_path / "ev")]) == 0
     report = json.loads((tmp_path / "ev" / "vep_metrics.json").read_text())
     assert report["results"][0]["n_pos"] == 30 and report["results"][0]["n_neg"] == 30
     for name in ("vep_metrics.tsv", "roc.png", "score_distributions.png"):

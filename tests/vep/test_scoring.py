@@ -9,7 +9,8 @@ import torch
 from genomamba.alphabet import encode
 from genomamba.genome.fasta import Genome
 from genomamba.model import nucleotide_log_probs
-from genomamba.vep.run import ScoreVcfConfig, Variant, VariantEffectScorer
+from genomamba.vep import ScoreVcfConfig
+from genomamba.vep.engine import Variant, VariantEffectScorer
 from genomamba.vep.scorers import KmerScorer, ModelScorer
 
 from .conftest import random_seq, rc_text, tiny_model, write_fasta

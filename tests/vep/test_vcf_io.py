@@ -10,7 +10,7 @@ import pysam
 import pytest
 
 from genomamba.errors import GenomambaError
-from genomamba.vep.run import ScoreVcfConfig, score_vcf
+from genomamba.vep import ScoreVcfConfig, score_vcf
 
 from .conftest import run_cli, write_vcf
 
@@ -39,8 +39,9 @@ def kitchen_sink(seqs) -> list[str]:
 def sink_vcf(tmp_path_factory, genome_seqs):
     info = '##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">\n'
     info += '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="sv">\n'
-    return write_vcf(tmp_path_factory.mktemp("vcf") / "sink.vcf", kitchen_sink(genome_seqs),
-                     {"chr1": 3001, "chrM": 700}, info)  # fmt: skip
+    return write_vcf(
+        tmp_path_factory.mktemp("vcf") / "sink.vcf", kitchen_sink(genome_seqs), {"chr1": 3001, "chrM": 700}, info
+    )
 
 
 def _records(path):
@@ -81,31 +82,33 @@ def test_kitchen_sink_every_record_kept_and_flagged(tmp_path, sink_vcf, fasta):
     assert meta["genomamba_context"] == "128"
 
 
+SINK_IDS = ("first", "multi", "del", "ins", "sym", "star", "bnd", "mismatch", "last", "mito", "unknown")
+
+
 def kitchen_sink_ids():
-    return [f"x\tx\t{i}" for i in ("first", "multi", "del", "ins", "sym", "star", "bnd", "mismatch", "last", "mito",
-                                   "unknown")]  # fmt: skip
+    return [f"x\tx\t{i}" for i in SINK_IDS]
 
 
 def test_ref_mismatch_policies(tmp_path, sink_vcf, fasta):
     with pytest.raises(GenomambaError, match=r"line 14.*REF .* does not match"):
         score_vcf(sink_vcf, fasta, tmp_path / "o.vcf.gz", ScoreVcfConfig(**CFG), kmer=2, progress=False)
     assert not list(tmp_path.iterdir())  # nothing written, not even temporaries
-    summary = score_vcf(sink_vcf, fasta, tmp_path / "o.tsv", ScoreVcfConfig(ref_check="skip", **CFG), kmer=2,
-                        progress=False)  # fmt: skip
+    summary = score_vcf(
+        sink_vcf, fasta, tmp_path / "o.tsv", ScoreVcfConfig(ref_check="skip", **CFG), kmer=2, progress=False
+    )
     assert summary["records_ref_mismatch"] == 1
 
 
 def test_cli_errors_name_the_line(tmp_path, sink_vcf, fasta):
-    proc = run_cli("score-vcf", "--vcf", str(sink_vcf), "--fasta", str(fasta), "--kmer-baseline", "2",
-                   "--context", "128", "--out", str(tmp_path / "o.vcf.gz"), check=False)  # fmt: skip
+    kmer = ["--fasta", str(fasta), "--kmer-baseline", "2", "--out", str(tmp_path / "o.vcf.gz")]
+    proc = run_cli("score-vcf", "--vcf", str(sink_vcf), "--context", "128", *kmer, check=False)
     assert proc.returncode == 2
     assert f"genomamba score-vcf: {sink_vcf}:line 14: REF" in proc.stderr
     bad = tmp_path / "bad.vcf"
     lines = sink_vcf.read_text().splitlines()
     lines[-3] = "chr1\tnot_a_number\t.\tA\tC\t.\t.\t."
     bad.write_text("\n".join(lines) + "\n")
-    proc = run_cli("score-vcf", "--vcf", str(bad), "--fasta", str(fasta), "--kmer-baseline", "2",
-                   "--out", str(tmp_path / "o.vcf.gz"), check=False)  # fmt: skip
+    proc = run_cli("score-vcf", "--vcf", str(bad), *kmer, check=False)
     assert proc.returncode == 2
     n = len(lines) - 2
     assert f"{bad}:line {n}: malformed VCF record" in proc.stderr and "not_a_number" in proc.stderr
@@ -178,7 +181,7 @@ def test_empty_vcf_and_unsorted_input(tmp_path, fasta, genome_seqs):
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, sink_vcf, fasta, monkeypatch):
-    from genomamba.vep import run as vep
+    from genomamba.vep import engine as vep
 
     calls = {"n": 0}
     real = vep.VariantEffectScorer.score
@@ -192,15 +195,15 @@ def test_interrupted_run_leaves_nothing(tmp_path, sink_vcf, fasta, monkeypatch):
     monkeypatch.setattr(vep.VariantEffectScorer, "score", boom)
     out_dir = tmp_path / "outdir"
     with pytest.raises(KeyboardInterrupt):
-        score_vcf(sink_vcf, fasta, out_dir / "o.vcf.gz", ScoreVcfConfig(ref_check="skip", chunk_records=4, **CFG),
-                  kmer=2, progress=False)  # fmt: skip
+        cfg = ScoreVcfConfig(ref_check="skip", chunk_records=4, **CFG)
+        score_vcf(sink_vcf, fasta, out_dir / "o.vcf.gz", cfg, kmer=2, progress=False)
     assert calls["n"] == 2 and list(out_dir.iterdir()) == []
 
 
 def test_model_checkpoint_end_to_end(tmp_path, sink_vcf, fasta, head_checkpoint):
     out = tmp_path / "m.vcf.gz"
-    proc = run_cli("score-vcf", "--vcf", str(sink_vcf), "--fasta", str(fasta), "--checkpoint", str(head_checkpoint),
-                   "--context", "128", "--ref-check", "warn", "--backend", "ref", "--out", str(out))  # fmt: skip
+    model = ["--checkpoint", str(head_checkpoint), "--context", "128", "--backend", "ref", "--ref-check", "warn"]
+    proc = run_cli("score-vcf", "--vcf", str(sink_vcf), "--fasta", str(fasta), *model, "--out", str(out))
     assert "11 records, 14 ALT alleles" in proc.stderr and "REF mismatches 1" in proc.stderr
     recs = {r[2]: r[5] for r in _records(out)}
     assert recs["multi"]["GM_LLR"][0] is not None and recs["multi"]["GM_LLR_REV"] == (None,) * 3  # equivariant
@@ -221,8 +224,8 @@ def test_supervised_mode_with_a_sequence_head(tmp_path, sink_vcf, fasta):
     ckpt = tmp_path / "ft"
     net.eval().save_pretrained(ckpt, extra={"finetune": {"task": "classification", "classes": ["neg", "pos"]}})
     out = tmp_path / "sup.tsv"
-    summary = score_vcf(sink_vcf, fasta, out, ScoreVcfConfig(ref_check="skip", **CFG), checkpoint=str(ckpt),
-                        backend="ref", progress=False)  # fmt: skip
+    cfg = ScoreVcfConfig(ref_check="skip", **CFG)
+    summary = score_vcf(sink_vcf, fasta, out, cfg, checkpoint=str(ckpt), backend="ref", progress=False)
     import polars as pl
 
     df = pl.read_csv(out, separator="\t", comment_prefix="#", null_values=["NA"])
@@ -244,12 +247,14 @@ def test_supervised_mode_with_a_sequence_head(tmp_path, sink_vcf, fasta):
 def test_missing_fileformat_line_and_no_header(tmp_path, fasta, genome_seqs):
     s1 = genome_seqs["1"]
     bare = tmp_path / "bare.vcf"
-    bare.write_text(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t500\tv\t{s1[499]}\tN\t.\t.\t.\n"
-                    f"1\t600\tw\tN\tA\t.\t.\t.\n")  # fmt: skip
+    bare.write_text(
+        f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t500\tv\t{s1[499]}\tN\t.\t.\t.\n1\t600\tw\tN\tA\t.\t.\t.\n"
+    )
     with pytest.raises(GenomambaError, match="line 3: REF N does not match"):  # line numbers of the user's file
         score_vcf(bare, fasta, tmp_path / "o.tsv", ScoreVcfConfig(**CFG), kmer=2, progress=False)
-    summary = score_vcf(bare, fasta, tmp_path / "o.tsv", ScoreVcfConfig(ref_check="warn", **CFG), kmer=2,
-                        progress=False)  # fmt: skip
+    summary = score_vcf(
+        bare, fasta, tmp_path / "o.tsv", ScoreVcfConfig(ref_check="warn", **CFG), kmer=2, progress=False
+    )
     assert summary["records"] == 2 and summary["flagged_alleles"]["NON_ACGT"] == 2
     assert "fileformat" in summary["header_definitions_added"]
     (tmp_path / "none.vcf").write_text("1\t500\t.\tA\tC\t.\t.\t.\n")

@@ -1,0 +1,79 @@
+"""Settings of variant scoring (``ScoreVcfConfig``): the one home of every default and bound of ``score-vcf``.
+
+The CLI, YAML configs and the tiling read their defaults and limits from here; ``MIN_CONTEXT`` is also the
+smallest window ``alleles.make_tiling`` accepts, so the config and the geometry can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MIN_CONTEXT = 64  # bases; the tiling's flank is context // 4, so at least 16 bases of context on each side
+DEFAULT_CONTEXT = 4096
+AUTO_BATCH_BASES = 65536  # batch_size 0 = as many windows as fit in this many bases (at least one)
+
+RefCheck = Literal["error", "warn", "skip"]
+Strands = Literal["auto", "both", "forward"]
+
+
+@dataclass
+class ScoreVcfConfig:
+    context: int = DEFAULT_CONTEXT  # window length in bases (C); each variant gets >= C/4 bases on each side
+    batch_size: int = 0  # sequences per forward pass; 0 = auto: max(1, AUTO_BATCH_BASES // context)
+    ref_check: RefCheck = "error"  # what a REF that disagrees with the FASTA does
+    # "both": also score the reverse complement and average; "auto": "both" unless the scorer is reverse-complement
+    # equivariant by construction (fusion "head", rc "ps"/"posthoc", the k-mer baseline), whose reverse pass would
+    # only repeat the forward value at twice the cost
+    strands: Strands = "auto"
+    chunk_records: int = 2048  # VCF records held in memory at once
+    haplotype_flank: int = 16  # bases each side of an indel/MNV inside its pseudo-likelihood region
+    max_indel_length: int = 64  # longer REF/ALT changes are flagged INDEL_TOO_LONG
+    per_variant: bool = False  # one forward pass per variant instead of one per shared window (comparisons)
+    tile_cache: int = 4  # recent tile log-probabilities kept (sorted input shares tiles across chunks)
+    keep_info: list[str] = field(default_factory=list)  # INFO fields copied into TSV/Parquet columns
+    threads: int = 0  # torch / htslib threads; 0 = leave the defaults
+    device: str = "cpu"  # torch device the model runs on ("cuda", "cuda:1", ...)
+
+    def __post_init__(self) -> None:
+        if self.context < MIN_CONTEXT:
+            raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {self.context}")
+        if self.batch_size < 0 or self.threads < 0 or self.tile_cache < 0:
+            raise ValueError("batch_size, threads and tile_cache must be >= 0")
+        if self.chunk_records < 1 or self.haplotype_flank < 1 or self.max_indel_length < 1:
+            raise ValueError("chunk_records, haplotype_flank and max_indel_length must be >= 1")
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size or max(1, AUTO_BATCH_BASES // self.context)
+
+
+# where evaluate_vep reads labels when no label field is named: an INFO field / column of the scores file, or a
+# column of the separate labels TSV
+LABEL_FIELD = "LABEL"
+LABELS_TSV_COLUMN = "label"
+
+
+@dataclass
+class EvaluateVepConfig:
+    score_field: str = "GM_LLR"  # INFO field (VCF) or column (TSV/Parquet; GM_LLR -> llr, GM_DELTA -> delta)
+    label_field: str | None = None  # None: LABEL_FIELD in the scores file, LABELS_TSV_COLUMN in a labels TSV
+    group_field: str | None = None  # INFO field / column with a group per variant (e.g. CSQ)
+    contrasts: list[str] = field(default_factory=list)  # "POS_GROUP:NEG_GROUP", group A positives vs group B
+    higher_is_positive: bool = False  # default: lower score = more damaging (scores negated)
+    bootstrap: int = 1000  # chromosome-stratified bootstrap replicates; 0 = no CIs
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        for item in self.contrasts:
+            a, sep, b = item.partition(":")
+            if not sep or not a or not b:
+                raise ValueError(f"contrast {item!r} must look like POS_GROUP:NEG_GROUP")
+        if self.contrasts and not self.group_field:
+            raise ValueError("contrasts need group_field (the field holding the classes)")
+
+    @property
+    def contrast_pairs(self) -> list[tuple[str, str]]:
+        return [tuple(item.split(":", 1)) for item in self.contrasts]  # type: ignore[misc]
