@@ -18,7 +18,7 @@ from genomamba.config import from_dict
 from genomamba.errors import GenomambaError
 from genomamba.genome.windows import WindowsConfig
 from genomamba.pretrain.module import TrainerConfig
-from genomamba.vep.engine import ScoreVcfConfig
+from genomamba.vep.config import LABEL_FIELD, ScoreVcfConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((ROOT / "configs/schemas/config.schema.yaml").read_text())
@@ -95,3 +95,8 @@ def test_context_bound_is_the_dataclass_bound():
     # the case that used to pass validation and fail inside the rule
     assert not _accepts(ScoreVcfConfig, {}, "context", 32)
     assert _node("vep.context")["minimum"] == 64
+
+
+def test_label_field_default_is_the_scoring_default():
+    # score-vcf writes labels under LABEL_FIELD and evaluate-vep reads it by default; the workflow must agree
+    assert _node("vep.label_field")["default"] == LABEL_FIELD
