@@ -22,7 +22,7 @@ def block_edges(genome: Genome) -> list[tuple[str, int, int]]:
     """``(chrom, first, last)`` for each block boundary that falls between two bases of one sequence: ``first`` is
     the base whose byte starts a block, ``last`` the base just before it (the previous block's last base)."""
     edges = []
-    for u in genome._block_u[1:].tolist():
+    for u in genome.blocks.u[1:].tolist():
         for rec in genome._records.values():
             line, col = divmod(u - rec.offset, rec.line_bytes)
             base = line * rec.line_bases + col
@@ -46,15 +46,6 @@ READERS = {
 }
 
 
-# Genome.fetch goes through pyfaidx, which resolves a block's first byte to offset 65536 of the previous block
-_PARAMS = [
-    pytest.param(r, marks=pytest.mark.xfail(raises=ValueError, strict=True, reason="BGZF block-edge seek"))
-    if r == "fetch"
-    else r
-    for r in READERS
-]
-
-
 def _check_edges(genome: Genome, plain: Genome, reader: str, edges) -> None:
     read = READERS[reader]
     for chrom, first, last in edges:
@@ -70,7 +61,7 @@ def _check_edges(genome: Genome, plain: Genome, reader: str, edges) -> None:
             assert read(genome, chrom, a, b) == read(plain, chrom, a, b), (reader, chrom, a, b)
 
 
-@pytest.mark.parametrize("reader", _PARAMS)
+@pytest.mark.parametrize("reader", list(READERS))
 def test_bundled_yeast_block_edges(reader, tmp_path):
     fasta, _ = resolve_genome("yeast_chrI")
     genome = Genome(fasta)
@@ -80,7 +71,7 @@ def test_bundled_yeast_block_edges(reader, tmp_path):
 
 
 @pytest.mark.parametrize("width", [60, 61, 64, 1_000])
-@pytest.mark.parametrize("reader", _PARAMS)
+@pytest.mark.parametrize("reader", list(READERS))
 def test_synthetic_block_edges(reader, width, tmp_path):
     # several 64 KiB blocks and three sequences, so some boundaries fall inside sequences and some near headers
     seqs = random_genome(seed=width, lengths=(150_001, 70_000, 5_000), names=("chrA", "chrB", "chrC"))
