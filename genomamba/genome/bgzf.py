@@ -11,6 +11,7 @@ uncompressed start is <= ``u``, so a ``u`` equal to the end of one block is byte
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import zlib
@@ -66,7 +67,11 @@ def _block_span(buf, pos: int, where: int, path) -> tuple[int, int]:
     """Check the block at ``buf[pos:]`` (file offset ``where``); return (its end in ``buf``, its ISIZE)."""
     if len(buf) - pos < HEADER:
         raise GenomambaError(f"truncated: the BGZF block at byte {where:,} is cut short", path)
-    if not is_block_header(buf[pos : pos + HEADER]):
+    head = buf[pos : pos + HEADER]
+    if not is_block_header(head):
+        if head[:4] == MAGIC + b"\x08\x00":  # an intact gzip header without the extra field: plain gzip
+            problem = f"the gzip member at byte {where:,} has no block size; recompress with bgzip"
+            raise GenomambaError(f"not BGZF: {problem}", path)
         raise GenomambaError(f"corrupt: no BGZF block header at byte {where:,}", path)
     end = pos + struct.unpack_from("<H", buf, pos + 16)[0] + 1
     if end - pos < HEADER + FOOTER:
@@ -80,7 +85,8 @@ def _block_span(buf, pos: int, where: int, path) -> tuple[int, int]:
 
 
 def iter_blocks(buf: bytes, where: int, path) -> Iterator[bytes]:
-    """Inflate and check (CRC32, size) every block of ``buf``, which starts at file offset ``where``."""
+    """Inflate and check (CRC32, size) every block of ``buf``, which starts at file offset ``where``; errors
+    name ``path``."""
     view = memoryview(buf)
     pos = 0
     while pos < len(buf):
@@ -95,6 +101,38 @@ def iter_blocks(buf: bytes, where: int, path) -> Iterator[bytes]:
             raise GenomambaError(f"corrupt: {block} fails its checksum", path)
         yield data
         pos = end
+
+
+def scan(path: Path, shown: Path | None = None) -> BlockTable:
+    """Walk every block header of a BGZF file without inflating: its block table, or a ``GenomambaError`` (naming
+    ``shown``, default ``path``) saying where the file is truncated or corrupt. The end-of-file marker must close
+    it: a file cut exactly between two blocks is otherwise whole."""
+    shown = shown or path
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        c, u = [], []
+        pos = total = 0
+        isize = None
+        while pos < len(buf):
+            end, isize = _block_span(buf, pos, pos, shown)
+            c.append(pos)
+            u.append(total)
+            pos, total = end, total + isize
+    if isize != 0:
+        where = f"the BGZF block at byte {c[-1]:,}" if c else "its start"
+        raise GenomambaError(f"truncated: ends after {where} without the BGZF end-of-file marker", shown)
+    return BlockTable(np.array(c[:-1]), np.array(u[:-1]))
+
+
+def verify(path: Path, shown: Path | None = None) -> None:
+    """Inflate every block of a BGZF file; the first that does not inflate or fails its checksum raises."""
+    with open(path, "rb") as fh:
+        where = 0
+        while buf := fh.read(HEADER):
+            if is_block_header(buf):
+                buf += fh.read(struct.unpack_from("<H", buf, 16)[0] + 1 - HEADER)
+            for _ in iter_blocks(buf, where, shown or path):
+                pass
+            where += len(buf)
 
 
 class BlockTable:
@@ -139,3 +177,37 @@ class BlockTable:
         pairs = np.stack([self.c[1:], self.u[1:]], axis=1).astype("<u8")
         with open(path, "wb") as fh:
             fh.write(np.array([pairs.shape[0]], dtype="<u8").tobytes() + pairs.tobytes())
+
+
+class BgzfWriter:
+    """Write BGZF to a binary file object: ``write`` buffers, every full ``0xff00``-byte block is deflated (with
+    libdeflate when present), ``close`` flushes the rest and appends the end-of-file marker."""
+
+    def __init__(self, fh, level: int = 6):
+        self.fh, self.level = fh, level
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+        while len(self._pending) >= _WRITE_BLOCK:
+            self._block(bytes(self._pending[:_WRITE_BLOCK]))
+            del self._pending[:_WRITE_BLOCK]
+
+    def _block(self, data: bytes) -> None:
+        payload = _deflate(data, self.level)
+        bsize = HEADER + len(payload) + FOOTER - 1
+        header = MAGIC + b"\x08\x04" + bytes(4) + b"\x00\xff" + struct.pack("<H2sHH", 6, b"BC", 2, bsize)
+        self.fh.write(header + payload + struct.pack("<II", crc32(data), len(data)))
+
+    def close(self) -> None:
+        if self._pending:
+            self._block(bytes(self._pending))
+            self._pending.clear()
+        self.fh.write(EOF_BLOCK)
+
+    def __enter__(self) -> BgzfWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()

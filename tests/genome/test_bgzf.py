@@ -12,6 +12,7 @@ import gzip
 import numpy as np
 import pytest
 
+from genomamba.genome.bgzf import BgzfWriter, scan
 from genomamba.genome.fasta import Genome
 from genomamba.genome.registry import resolve_genome
 
@@ -92,3 +93,21 @@ def test_iter_chunks_ending_on_block_edges(tmp_path):
     chunks = list(genome.iter_chunks(chrom, chunk_bases=first))  # every chunk starts on a block's first base
     assert b"".join(c.tobytes() for _, c in chunks) == whole
     assert [s for s, _ in chunks] == list(np.arange(0, len(whole), first))
+
+
+def test_block_table_and_writer_agree_with_biopython(tmp_path):
+    from Bio import bgzf as bio_bgzf
+
+    data = write_fasta(tmp_path / "g.fa", random_genome(seed=3, lengths=(300_000,), names=("x",))).read_bytes()
+    ours = tmp_path / "ours.fa.gz"
+    with open(ours, "wb") as fh, BgzfWriter(fh) as out:
+        for i in range(0, len(data), 10_007):  # writes that do not line up with blocks
+            out.write(data[i : i + 10_007])
+    for path in (ours, write_bgzf(tmp_path / "bio.fa.gz", random_genome(seed=3, lengths=(300_000,), names=("x",)))):
+        with open(path, "rb") as fh:
+            blocks = list(bio_bgzf.BgzfBlocks(fh))  # (c_start, c_len, u_start, u_len), the EOF marker last
+        assert blocks[-1][3] == 0
+        table = scan(path)
+        assert table.c.tolist() == [b[0] for b in blocks[:-1]] and table.u.tolist() == [b[2] for b in blocks[:-1]]
+    assert gzip.decompress(ours.read_bytes()) == data
+    assert Genome(ours).read_bases("x").tobytes() == Genome(tmp_path / "g.fa").read_bases("x").tobytes()

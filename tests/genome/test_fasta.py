@@ -211,12 +211,6 @@ def test_empty_fasta(tmp_path, content):
     assert "empty FASTA" in _error(path).problem
 
 
-def test_plain_gzip_is_rejected_with_a_hint(tmp_path):
-    path = tmp_path / "g.fa.gz"
-    path.write_bytes(gzip.compress(b">a\nACGT\n"))
-    assert "bgzip" in _error(path).problem
-
-
 def test_duplicate_names_leave_no_index(tmp_path):
     path = write_fasta(tmp_path / "dup.fa", {"chr1": "ACGT"})
     path.write_text(path.read_text() + ">chr1 again\nGGGG\n")
