@@ -1,20 +1,33 @@
 """Atomic outputs: write to a temporary sibling, rename into place only when complete.
 
 An interrupted run therefore never leaves a file (or directory) that a rerun, or Snakemake, would trust.
+
+Temporaries are named ``.<name>.genomamba-tmp.<host>.<pid>.<random>`` (and the previous output, while a directory
+is swapped, ``.<name>.genomamba-old.<host>.<pid>.<random>``). A run killed outright (SIGKILL, out of memory, a
+node lost) cannot clean up, so entering ``atomic_file``/``atomic_dir`` for a path first removes that path's
+temporaries whose owner, a process on this host, no longer exists. Those of live processes, or of other hosts
+sharing the file system, are left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
+import socket
 import stat
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from genomamba.errors import GenomambaError
+
+log = logging.getLogger(__name__)
+
+_TMP, _OLD = "genomamba-tmp", "genomamba-old"
 
 
 def is_writable_dir(path: str | os.PathLike) -> bool:
@@ -51,13 +64,58 @@ def _check_writable_parent(path: Path) -> None:
         raise GenomambaError(f"cannot create output directory ({exc.strerror})", parent) from None
 
 
+def _owned_prefix(path: Path, kind: str) -> str:
+    """``.<name>.<kind>.<host>.<pid>.``: the start of a temporary name that says which process owns it."""
+    return f".{path.name}.{kind}.{socket.gethostname()}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of ``path`` left by processes of this host that no longer exist; return them."""
+    path = Path(path)
+    host = socket.gethostname()
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    removed = []
+    for kind in (_TMP, _OLD):
+        prefix = f".{path.name}.{kind}."
+        for name in names:
+            owner = name[len(prefix) :].rsplit(".", 2) if name.startswith(prefix) else []
+            if len(owner) != 3 or owner[0] != host or not owner[1].isdigit() or _alive(int(owner[1])):
+                continue
+            stale = path.parent / name
+            _remove(stale)
+            log.info("removed %s, left by process %s, which no longer runs", stale, owner[1])
+            removed.append(stale)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a directory tree; one already gone (another process cleaned it) is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _temp_beside(path: Path, make) -> Path:
     """Create the temporary sibling with ``make`` (mkstemp/mkdtemp); a refusal is a one-line input error.
 
     The attempt itself is the check: ``os.access`` says yes to root even on a read-only directory.
     """
     try:
-        return Path(make(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        return Path(make(prefix=_owned_prefix(path, _TMP), dir=path.parent))
     except OSError as exc:
         raise GenomambaError(f"output directory is not writable ({exc.strerror})", path.parent) from None
 
@@ -77,6 +135,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds, else delete it."""
     path = Path(path)
     _check_writable_parent(path)
+    remove_stale_temporaries(path)
     tmp_path = _temp_beside(path, lambda **kw: _closed(tempfile.mkstemp(**kw)))
     try:
         yield tmp_path
@@ -94,20 +153,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     _check_writable_parent(path)
+    remove_stale_temporaries(path)
     tmp_path = _temp_beside(path, tempfile.mkdtemp)
     try:
         yield tmp_path
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = path.with_name(_owned_prefix(path, _OLD) + uuid.uuid4().hex[:8])
             os.replace(path, old)
             os.replace(tmp_path, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         else:
             os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            shutil.rmtree(tmp_path, ignore_errors=True)
+        _remove(tmp_path)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 24) -> str:

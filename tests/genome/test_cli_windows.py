@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import time
 
 import numpy as np
 import polars as pl
@@ -13,6 +14,7 @@ import pytest
 from genomamba import alphabet as tk
 from genomamba.cli import main
 from genomamba.genome.windows import WindowsDir
+from tests.helpers import run_cli
 
 from .conftest import FLY4_FASTA, listing, shared_file, write_fasta
 
@@ -166,3 +168,31 @@ def test_subprocess_error_is_one_line_with_exit_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"genomamba windows: {fasta}: cannot index FASTA"), r.stderr
     assert listing(tmp_path) == ["g.fa"]
+
+
+# ------------------------------------------------------------------------------------------- kill and rerun
+def test_sigkill_mid_run_then_rerun(tmp_path):
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "big.fa"
+    with open(fasta, "wb") as fh:  # 4 x 8 Mbp of random bases, 1,000-bp lines (indexes quickly)
+        for name in ("c1", "c2", "c3", "c4"):
+            seq = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 8_000_000)].reshape(-1, 1_000)
+            fh.write(f">{name}\n".encode() + np.hstack([seq, np.full((seq.shape[0], 1), 10, np.uint8)]).tobytes())
+    out = tmp_path / "w"
+    argv = [sys.executable, "-m", "genomamba", "windows", "--fasta", str(fasta), "--out", str(out)]
+    proc = subprocess.Popen([*argv, "--window-size", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not _temps(out) and time.monotonic() < deadline:
+        time.sleep(0.002)  # the temporary directory appears once indexing is done and writing starts
+    proc.kill()
+    assert proc.wait(timeout=30) == -9, f"windows finished before it could be killed: {proc.stderr.read()}"
+    (stale,) = _temps(out)
+    assert not out.exists()
+    rerun = run_cli("windows", "--fasta", str(fasta), "--out", str(out), "--window-size", "1000", check=True)
+    assert "no longer runs" in rerun.stderr and str(stale) in rerun.stderr
+    assert _temps(out) == [] and not stale.exists()
+    assert WindowsDir(out, verify=True).qc["totals"]["kept"] == 32_000
+
+
+def _temps(out):
+    return sorted(out.parent.glob(f".{out.name}.genomamba-*"))
