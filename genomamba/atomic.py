@@ -54,10 +54,64 @@ def can_create_dir(path: str | os.PathLike) -> bool:
     return is_writable_dir(path)
 
 
-def _check_writable_parent(path: Path) -> None:
-    parent = path.parent
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _check_parent(path: Path) -> None:
+    """The folder ``path`` goes into exists and is writable, or can be created; else a one-line error."""
+    parent = path.absolute().parent
+    base = _nearest_existing(parent)
+    if not base.is_dir():
+        raise GenomambaError(f"cannot create the output directory: {base} is not a directory", parent)
     if not can_create_dir(parent):
         raise GenomambaError("output directory is not writable", parent)
+
+
+# extensions of data files: an output written as a directory should not be named like one
+_FILE_SUFFIXES = (
+    ".parquet", ".tsv", ".csv", ".json", ".yaml", ".yml", ".txt", ".gz", ".bgz", ".bz2", ".xz", ".zst", ".zip",
+    ".vcf", ".bcf", ".fa", ".fasta", ".fna", ".gff", ".gff3", ".gtf", ".bed", ".npy", ".npz", ".pt", ".ckpt",
+    ".safetensors", ".u8",
+)  # fmt: skip
+
+
+def check_output_path(path: str | os.PathLike, kinds: tuple[str, ...] = ("file",)) -> Path:
+    """Check an output path before any work starts; return it as a ``Path``.
+
+    ``kinds``: what may be written there -- ``"dir"`` (a directory), ``"file"`` (a file of any name), or file
+    extensions such as ``".parquet"``, ``".vcf.gz"`` (case-insensitive). Raises ``GenomambaError`` naming the path:
+    a directory where a file is expected or a file where a directory is, a file name with an extension not in
+    ``kinds``, a directory named like a data file, or a parent folder that is not writable or cannot be created.
+    """
+    path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise GenomambaError("not a name an output can be written to", path)
+    if "dir" in kinds and "file" in kinds:
+        raise ValueError("kinds holds 'dir' or 'file', not both")
+    name = path.name.lower()
+    suffixes = tuple(k.lower() for k in kinds if k.startswith("."))
+    is_file = "file" in kinds or (bool(suffixes) and name.endswith(suffixes))
+    if "dir" in kinds and not is_file:
+        if path.exists() and not path.is_dir():
+            raise GenomambaError("exists and is not a directory, but a directory is written here", path)
+        ext = next((s for s in _FILE_SUFFIXES if name.endswith(s)), None)
+        if ext is not None:
+            raise GenomambaError(f"is named like a {ext} file, but a directory is written here", path)
+    elif not is_file:
+        raise GenomambaError(f"expected a file name ending in {' or '.join(suffixes)}", path)
+    elif path.is_dir():
+        raise GenomambaError("is a directory, but a file is written here", path)
+    _check_parent(path)
+    return path
+
+
+def _check_writable_parent(path: Path) -> None:
+    _check_parent(path)
+    parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -105,3 +105,34 @@ def test_stale_swap_directory_and_other_hosts(tmp_path):
         (tmp / "done.txt").write_text("complete")
     assert not old.exists()
     assert other_host.is_dir() and unrelated.is_dir()
+
+
+# ------------------------------------------------------------------------------------------ check_output_path
+@pytest.mark.parametrize(
+    "name, kinds, problem",
+    [
+        ("scores.txt", (".tsv", ".parquet"), "expected a file name ending in .tsv or .parquet"),
+        ("folder", ("file",), "is a directory, but a file is written here"),
+        ("folder", (".parquet",), "expected a file name ending in .parquet"),
+        ("a_file", ("dir",), "exists and is not a directory, but a directory is written here"),
+        ("w.json", ("dir",), "is named like a .json file, but a directory is written here"),
+        ("a_file/out.tsv", ("file",), "is not a directory"),
+    ],
+)
+def test_check_output_path_refusals(tmp_path, name, kinds, problem):
+    from genomamba.atomic import check_output_path
+    from genomamba.errors import GenomambaError
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(GenomambaError, match=re.escape(problem)):
+        check_output_path(tmp_path / name, kinds)
+
+
+def test_check_output_path_accepts(tmp_path):
+    from genomamba.atomic import check_output_path
+
+    assert check_output_path(tmp_path / "new" / "deeper" / "OUT.TSV.GZ", (".tsv.gz",)).name == "OUT.TSV.GZ"
+    assert check_output_path(tmp_path / "windows", ("dir",)) == tmp_path / "windows"
+    assert check_output_path(tmp_path / "anything.bin") == tmp_path / "anything.bin"  # default kinds: any file
+    assert not (tmp_path / "new").exists()  # checking creates nothing

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,10 @@ import numpy as np
 
 from genomamba import __version__
 from genomamba.alphabet import N, NucleotideTokenizer
-from genomamba.atomic import atomic_dir, file_digest
+from genomamba.atomic import atomic_dir, check_output_path, file_digest
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
-from genomamba.genome.fasta import Genome, can_create_dir
+from genomamba.genome.fasta import Genome
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +65,26 @@ class WindowsConfig:
     chunk_bases: int = 1 << 24  # bases read and tokenized at a time (bounds memory)
 
     def __post_init__(self) -> None:
-        if self.min_tail is not None and self.min_tail < 0:
-            raise GenomambaError(f"min_tail must be >= 0 bases, got {self.min_tail}")
         for name in ("window_size", "stride", "block_size", "chunk_bases"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise GenomambaError(f"{name} must be a positive number of bases, got {value}")
-        if not 0.0 <= self.max_n_frac <= 1.0:
-            raise GenomambaError(f"max_n_frac must be in [0, 1], got {self.max_n_frac}")
-        if self.val_frac < 0 or self.test_frac < 0 or self.val_frac + self.test_frac >= 1:
-            raise GenomambaError(
-                f"val_frac and test_frac must be >= 0 and sum to < 1, got {self.val_frac} and {self.test_frac}"
-            )
-        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
-            raise GenomambaError("val_chroms/test_chroms need split_by=chromosome")
+                raise ValueError(f"{name} must be a positive number of bases, got {value}")
+        if self.min_tail is not None and self.min_tail < 0:
+            raise ValueError(f"min_tail must be >= 0 bases (0 keeps every tail), got {self.min_tail}")
+        for name in ("max_n_frac", "val_frac", "test_frac"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
+        if self.val_frac + self.test_frac >= 1:
+            raise ValueError(f"val_frac and test_frac must sum to < 1, got {self.val_frac} and {self.test_frac}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.split_by not in ("block", "chromosome"):
-            raise GenomambaError(f"split_by must be block or chromosome, got {self.split_by!r}")
+            raise ValueError(f"split_by must be block or chromosome, got {self.split_by!r}")
+        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
+            raise ValueError("val_chroms/test_chroms need split_by=chromosome")
+        if not all(isinstance(c, str) and c for c in (*self.val_chroms, *self.test_chroms)):
+            raise ValueError("val_chroms/test_chroms must be non-empty sequence names")
 
     @property
     def stride_bp(self) -> int:
@@ -254,8 +259,18 @@ def build_windows(
     genome_name: str | None = None,
 ) -> dict:
     """Write the windows directory ``out`` for ``fasta`` (see the module docstring). Returns the QC report."""
+    out = check_replaceable(out)
     with Genome(fasta) as genome:
-        return _build(genome, Path(out), cfg or WindowsConfig(), genome_name)
+        return _build(genome, out, cfg or WindowsConfig(), genome_name)
+
+
+def check_replaceable(out: str | os.PathLike) -> Path:
+    """``out`` can take a windows directory: a new name, or a previous windows output (replaced as a whole; never
+    a folder that holds anything else). Checked before any work starts."""
+    out = check_output_path(out, ("dir",))
+    if out.is_dir() and any(out.iterdir()) and not (out / "qc.json").is_file():
+        raise GenomambaError("output directory exists and is not a windows directory; refusing to replace it", out)
+    return out
 
 
 def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | None) -> dict:
@@ -268,14 +283,6 @@ def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | Non
             f"{longest[1]:,} bp)",
             genome.path,
         )
-    parent = out.absolute().parent
-    if not can_create_dir(parent):
-        raise GenomambaError("output directory is not writable", parent)
-    if out.exists() and not out.is_dir():
-        raise GenomambaError("output exists and is not a directory", out)
-    if out.is_dir() and any(out.iterdir()) and not (out / "qc.json").is_file():
-        # the directory is replaced as a whole: never do that to one that is not a previous windows output
-        raise GenomambaError("output directory exists and is not a windows directory; refusing to replace it", out)
     segments, warnings = plan_segments(genome, cfg)
     segments_of: dict[str, list[Segment]] = {}
     for seg in segments:
