@@ -24,13 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "windows",
         help="tokenize a genome and tile it into train/val/test windows",
-        description="Tokenize every sequence of a FASTA (plain or BGZF) once into a memory-mappable uint8 "
-        "array, tile the sequences into windows, drop short tails and N-rich windows, assign train/val/test "
+        description="Tokenize every sequence of a FASTA (plain, gzip or BGZF) or GenBank/EMBL file once into a "
+        "memory-mappable uint8 array, tile the sequences into windows, drop short tails and N-rich windows, assign "
+        "train/val/test "
         "splits by chromosome or by chromosome blocks, and write the manifest, QC report and tokenizer "
         "(atomically).",
     )
     p.add_argument(
-        "--fasta", required=True, metavar="NAME_OR_PATH", help="FASTA path or a name from `genomamba genomes`"
+        "--fasta",
+        required=True,
+        metavar="NAME_OR_PATH",
+        help="FASTA or GenBank/EMBL (.gb, .gbk, .embl; .gz allowed) path, or a name from `genomamba genomes`",
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output windows directory")
     p.add_argument("--config", type=Path, metavar="YAML", help="WindowsConfig fields; flags override it")

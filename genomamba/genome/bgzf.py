@@ -11,6 +11,7 @@ uncompressed start is <= ``u``, so a ``u`` equal to the end of one block is byte
 
 from __future__ import annotations
 
+import gzip
 import mmap
 import os
 import struct
@@ -49,6 +50,15 @@ def _deflate(data: bytes, level: int) -> bytes:
         return _libdeflate.deflate_compress(data, level)
     packer = zlib.compressobj(level, zlib.DEFLATED, -15)
     return packer.compress(data) + packer.flush()
+
+
+def gzip_problem(exc: BaseException) -> str:
+    """One-line description of a failed gzip read (``EOFError``: the stream stops early)."""
+    if isinstance(exc, EOFError):
+        return "truncated gzip: the file ends before its compressed stream does"
+    if isinstance(exc, (gzip.BadGzipFile, zlib.error)):
+        return f"corrupt gzip data ({exc})"
+    return f"cannot read ({getattr(exc, 'strerror', None) or exc})"
 
 
 def is_block_header(head: bytes) -> bool:

@@ -5,7 +5,8 @@ FASTA when that directory is writable and not part of an installed package; othe
 directory (``$GENOMAMBA_CACHE_DIR`` or ``$XDG_CACHE_HOME/genomamba``, default ``~/.cache/genomamba``), so
 read-only reference directories and site-packages are never written to. Indexes are built under a temporary
 name and renamed into place, so an interrupted build never leaves an index a later run would trust. Inputs that
-cannot be read in place (plain gzip) are read through a BGZF copy in the cache (``genome.inputs``).
+cannot be read in place (plain gzip FASTA, GenBank/EMBL) are read through a BGZF copy in the cache
+(``genome.inputs``).
 
 Coordinates are 0-based, half-open. Case is kept: ``fetch`` returns the original letters, ``fetch_tokens``
 returns the tokens plus a per-base soft-mask (1 where the FASTA has a lowercase, usually repeat-masked, base).
@@ -90,7 +91,10 @@ def _fresh(index: Path, fasta: Path) -> bool:
 
 
 class Genome:
-    """Indexed random access to a plain or BGZF FASTA.
+    """Indexed random access to a plain or BGZF FASTA (or another input, through its cached BGZF copy).
+
+    ``path`` is the input as given (every error names it), ``source_format`` what it is (``genome.inputs.sniff``),
+    ``fasta_path`` the FASTA actually read and ``compression`` that file's (``plain`` or ``bgzf``).
 
     ``contigs``: ``{name: length}`` in FASTA order. ``fetch``/``fetch_tokens``/``read_bases`` take 0-based
     half-open coordinates and a name that ``resolve`` understands (aliases chr1<->1, chrM<->MT).

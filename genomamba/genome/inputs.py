@@ -1,11 +1,11 @@
 """What a genome input is, and the cached BGZF FASTA copy of the inputs that cannot be read in place.
 
-``sniff(path)`` names the format: ``plain`` or ``bgzf`` FASTA (indexed and read where they are), or ``gzip`` FASTA
-(plain gzip has no block table, so no random access). The latter is converted once into a BGZF FASTA under the cache
-(``$GENOMAMBA_CACHE_DIR`` or ``$XDG_CACHE_HOME/genomamba``, default ``~/.cache/genomamba``), in a folder keyed by the
-input's absolute path, size and modification time: an edited input gets a fresh copy, an unchanged one reuses it.
-The copy is written under a temporary name and renamed when complete, so an interrupted conversion leaves nothing
-a later run would trust.
+``sniff(path)`` names the format: ``plain`` or ``bgzf`` FASTA (indexed and read where they are), ``gzip`` FASTA
+(plain gzip has no block table, so no random access), or a ``genbank``/``embl`` flat file (gzip allowed). The last
+three are converted once into a BGZF FASTA under the cache (``$GENOMAMBA_CACHE_DIR`` or ``$XDG_CACHE_HOME/genomamba``,
+default ``~/.cache/genomamba``), in a folder keyed by the input's absolute path, size and modification time: an
+edited input gets a fresh copy, an unchanged one reuses it. The copy is written under a temporary name and renamed
+when complete, so an interrupted conversion leaves nothing a later run would trust.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from pathlib import Path
 
 from genomamba.atomic import atomic_file, can_create_dir
 from genomamba.errors import GenomambaError
-from genomamba.genome.bgzf import MAGIC, BgzfWriter, is_block_header
+from genomamba.genome.bgzf import MAGIC, BgzfWriter, gzip_problem, is_block_header
+from genomamba.genome.genbank import flat_file_kind, write_fasta
 
 CACHE_ENV = "GENOMAMBA_CACHE_DIR"
 _OTHER_COMPRESSION = {b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"PK\x03\x04": "zip", b"\x28\xb5\x2f\xfd": "zstd"}
-CONVERTED = ("gzip",)  # formats read through a cached BGZF FASTA copy
+CONVERTED = ("gzip", "genbank", "embl")  # formats read through a cached BGZF FASTA copy
 
 
 def cache_dir() -> Path:
@@ -33,20 +34,11 @@ def cache_dir() -> Path:
     return Path(base) / "genomamba"
 
 
-def gzip_problem(exc: BaseException) -> str:
-    """One-line description of a failed gzip read (``EOFError``: the stream stops early)."""
-    if isinstance(exc, EOFError):
-        return "truncated gzip: the file ends before its compressed stream does"
-    if isinstance(exc, (gzip.BadGzipFile, zlib.error)):
-        return f"corrupt gzip data ({exc})"
-    return f"cannot read ({getattr(exc, 'strerror', None) or exc})"
-
-
 def sniff(path: Path) -> str:
-    """The input's format: ``plain``, ``bgzf`` or ``gzip``.
+    """The input's format: ``plain``, ``bgzf``, ``gzip`` (FASTA), ``genbank`` or ``embl`` (gzip allowed).
 
     Raises ``GenomambaError`` naming the file and the problem (missing, a directory, another compression, corrupt
-    or truncated gzip, empty, or not starting with a ``>`` header).
+    or truncated gzip, empty, or neither a ``>`` FASTA header nor a GenBank ``LOCUS``/EMBL ``ID`` line).
     """
     if not path.exists():
         raise GenomambaError("file not found", path)
@@ -66,6 +58,14 @@ def sniff(path: Path) -> str:
             first = fh.read(4096).lstrip()
     except (OSError, EOFError, zlib.error) as exc:
         raise GenomambaError(gzip_problem(exc), path) from None
+    if first.startswith(b"LOCUS "):
+        return "genbank"
+    if first.startswith(b"ID   "):
+        return "embl"
+    flat = flat_file_kind(path)
+    if flat is not None:
+        shown = first[:12].decode("ascii", errors="replace")
+        raise GenomambaError(f"not a {flat} file (starts with {shown!r})", path)
     if not first:
         raise GenomambaError("empty FASTA (no sequences)", path)
     if not first.startswith(b">"):
@@ -89,7 +89,10 @@ def converted_copy(path: Path, kind: str) -> Path:
             path,
         )
     with atomic_file(target) as tmp, open(tmp, "wb") as raw, BgzfWriter(raw) as out:
-        _copy_gzip(path, out)
+        if kind == "gzip":
+            _copy_gzip(path, out)
+        else:
+            write_fasta(path, kind, out)
     return target
 
 
