@@ -129,3 +129,13 @@ def test_plain_gzip_corrupt(tmp_path, genome_seqs):
     with pytest.raises(GenomambaError) as exc:
         Genome(path)
     assert exc.value.path == str(path) and exc.value.problem.startswith("corrupt gzip")
+
+
+def test_cli_names_the_file_and_the_problem(big_bgzf, tmp_path, capsys):
+    from genomamba.cli import main
+
+    path, starts, _ = big_bgzf
+    _cut(path, starts[2] + 100)
+    assert main(["windows", "--fasta", str(path), "--out", str(tmp_path / "w"), "--window-size", "1000"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"genomamba windows: {path}: truncated in the middle of the BGZF block at byte {starts[2]:,}"
