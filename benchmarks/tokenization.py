@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("genomamba").setLevel(logging.ERROR)  # build_windows warns that fly chr 4 has no test
 
     from genomamba.alphabet import encode_with_softmask
-    from genomamba.genome import fasta as fasta_mod
+    from genomamba.genome import bgzf
     from genomamba.genome.fasta import Genome
     from genomamba.genome.windows import WindowsConfig, build_windows
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_avg_1m_before_after": [load_before, os.getloadavg()[0]],
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "bgzf_inflate": fasta_mod.INFLATE,
+            "bgzf_inflate": bgzf.INFLATE,
         },
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

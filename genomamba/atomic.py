@@ -1,20 +1,33 @@
 """Atomic outputs: write to a temporary sibling, rename into place only when complete.
 
 An interrupted run therefore never leaves a file (or directory) that a rerun, or Snakemake, would trust.
+
+Temporaries are named ``.<name>.genomamba-tmp.<host>.<pid>.<random>`` (and the previous output, while a directory
+is swapped, ``.<name>.genomamba-old.<host>.<pid>.<random>``). A run killed outright (SIGKILL, out of memory, a
+node lost) cannot clean up, so entering ``atomic_file``/``atomic_dir`` for a path first removes that path's
+temporaries whose owner, a process on this host, no longer exists. Those of live processes, or of other hosts
+sharing the file system, are left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
+import socket
 import stat
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from genomamba.errors import GenomambaError
+
+log = logging.getLogger(__name__)
+
+_TMP, _OLD = "genomamba-tmp", "genomamba-old"
 
 
 def is_writable_dir(path: str | os.PathLike) -> bool:
@@ -41,14 +54,113 @@ def can_create_dir(path: str | os.PathLike) -> bool:
     return is_writable_dir(path)
 
 
-def _check_writable_parent(path: Path) -> None:
-    parent = path.parent
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _check_parent(path: Path) -> None:
+    """The folder ``path`` goes into exists and is writable, or can be created; else a one-line error."""
+    parent = path.absolute().parent
+    base = _nearest_existing(parent)
+    if not base.is_dir():
+        raise GenomambaError(f"cannot create the output directory: {base} is not a directory", parent)
     if not can_create_dir(parent):
         raise GenomambaError("output directory is not writable", parent)
+
+
+# extensions of data files: an output written as a directory should not be named like one
+_FILE_SUFFIXES = (
+    ".parquet", ".tsv", ".csv", ".json", ".yaml", ".yml", ".txt", ".gz", ".bgz", ".bz2", ".xz", ".zst", ".zip",
+    ".vcf", ".bcf", ".fa", ".fasta", ".fna", ".gff", ".gff3", ".gtf", ".bed", ".npy", ".npz", ".pt", ".ckpt",
+    ".safetensors", ".u8",
+)  # fmt: skip
+
+
+def check_output_path(path: str | os.PathLike, kinds: tuple[str, ...] = ("file",)) -> Path:
+    """Check an output path before any work starts; return it as a ``Path``.
+
+    ``kinds``: what may be written there -- ``"dir"`` (a directory), ``"file"`` (a file of any name), or file
+    extensions such as ``".parquet"``, ``".vcf.gz"`` (case-insensitive). Raises ``GenomambaError`` naming the path:
+    a directory where a file is expected or a file where a directory is, a file name with an extension not in
+    ``kinds``, a directory named like a data file, or a parent folder that is not writable or cannot be created.
+    """
+    path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise GenomambaError("not a name an output can be written to", path)
+    if "dir" in kinds and "file" in kinds:
+        raise ValueError("kinds holds 'dir' or 'file', not both")
+    name = path.name.lower()
+    suffixes = tuple(k.lower() for k in kinds if k.startswith("."))
+    is_file = "file" in kinds or (bool(suffixes) and name.endswith(suffixes))
+    if "dir" in kinds and not is_file:
+        if path.exists() and not path.is_dir():
+            raise GenomambaError("exists and is not a directory, but a directory is written here", path)
+        ext = next((s for s in _FILE_SUFFIXES if name.endswith(s)), None)
+        if ext is not None:
+            raise GenomambaError(f"is named like a {ext} file, but a directory is written here", path)
+    elif not is_file:
+        raise GenomambaError(f"expected a file name ending in {' or '.join(suffixes)}", path)
+    elif path.is_dir():
+        raise GenomambaError("is a directory, but a file is written here", path)
+    _check_parent(path)
+    return path
+
+
+def _check_writable_parent(path: Path) -> None:
+    _check_parent(path)
+    parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GenomambaError(f"cannot create output directory ({exc.strerror})", parent) from None
+
+
+def _owned_prefix(path: Path, kind: str) -> str:
+    """``.<name>.<kind>.<host>.<pid>.``: the start of a temporary name that says which process owns it."""
+    return f".{path.name}.{kind}.{socket.gethostname()}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of ``path`` left by processes of this host that no longer exist; return them."""
+    path = Path(path)
+    host = socket.gethostname()
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    removed = []
+    for kind in (_TMP, _OLD):
+        prefix = f".{path.name}.{kind}."
+        for name in names:
+            owner = name[len(prefix) :].rsplit(".", 2) if name.startswith(prefix) else []
+            if len(owner) != 3 or owner[0] != host or not owner[1].isdigit() or _alive(int(owner[1])):
+                continue
+            stale = path.parent / name
+            _remove(stale)
+            log.info("removed %s, left by process %s, which no longer runs", stale, owner[1])
+            removed.append(stale)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a directory tree; one already gone (another process cleaned it) is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _temp_beside(path: Path, make) -> Path:
@@ -57,7 +169,7 @@ def _temp_beside(path: Path, make) -> Path:
     The attempt itself is the check: ``os.access`` says yes to root even on a read-only directory.
     """
     try:
-        return Path(make(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        return Path(make(prefix=_owned_prefix(path, _TMP), dir=path.parent))
     except OSError as exc:
         raise GenomambaError(f"output directory is not writable ({exc.strerror})", path.parent) from None
 
@@ -77,6 +189,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds, else delete it."""
     path = Path(path)
     _check_writable_parent(path)
+    remove_stale_temporaries(path)
     tmp_path = _temp_beside(path, lambda **kw: _closed(tempfile.mkstemp(**kw)))
     try:
         yield tmp_path
@@ -94,20 +207,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     _check_writable_parent(path)
+    remove_stale_temporaries(path)
     tmp_path = _temp_beside(path, tempfile.mkdtemp)
     try:
         yield tmp_path
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = path.with_name(_owned_prefix(path, _OLD) + uuid.uuid4().hex[:8])
             os.replace(path, old)
             os.replace(tmp_path, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         else:
             os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            shutil.rmtree(tmp_path, ignore_errors=True)
+        _remove(tmp_path)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 24) -> str:

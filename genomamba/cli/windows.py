@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 # CLI flag -> WindowsConfig field; flags left unset fall back to --config, then to the dataclass defaults
@@ -23,13 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "windows",
         help="tokenize a genome and tile it into train/val/test windows",
-        description="Tokenize every sequence of a FASTA (plain or BGZF) once into a memory-mappable uint8 "
-        "array, tile the sequences into windows, drop short tails and N-rich windows, assign train/val/test "
+        description="Tokenize every sequence of a FASTA (plain, gzip or BGZF) or GenBank/EMBL file once into a "
+        "memory-mappable uint8 array, tile the sequences into windows, drop short tails and N-rich windows, assign "
+        "train/val/test "
         "splits by chromosome or by chromosome blocks, and write the manifest, QC report and tokenizer "
         "(atomically).",
     )
     p.add_argument(
-        "--fasta", required=True, metavar="NAME_OR_PATH", help="FASTA path or a name from `genomamba genomes`"
+        "--fasta",
+        required=True,
+        metavar="NAME_OR_PATH",
+        help="FASTA or GenBank/EMBL (.gb, .gbk, .embl; .gz allowed) path, or a name from `genomamba genomes`",
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output windows directory")
     p.add_argument("--config", type=Path, metavar="YAML", help="WindowsConfig fields; flags override it")
@@ -51,18 +56,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-chroms", type=_chroms, metavar="A,B", help="explicit test sequences (chromosome split)")
     p.add_argument("--seed", type=int, help=f"seed for which blocks/chromosomes are held out (default {d.seed})")
     p.set_defaults(func=run)
+    p.error = _one_line_error(p)
+
+
+def _one_line_error(parser: argparse.ArgumentParser):
+    """A flag argparse cannot parse ("--window-size abc") is one line naming it, exit 2, like every other bad
+    input (argparse would print the whole usage first)."""
+
+    def error(message: str):
+        parser.exit(2, f"genomamba windows: {message} (see genomamba windows --help)\n")
+
+    return error
+
+
+def _name_flags(problem: str, flags: dict) -> str:
+    """Say ``--window-size`` instead of ``window_size`` in a config error when the value came from that flag."""
+    for key in flags:
+        problem = re.sub(rf"\b{key}\b", "--" + key.replace("_", "-"), problem)
+    return problem
 
 
 def run(args: argparse.Namespace) -> int:
-    from genomamba.config import from_dict, read_yaml
+    from genomamba.config import flag_values, load_config
+    from genomamba.errors import GenomambaError
     from genomamba.genome.registry import resolve_genome
-    from genomamba.genome.windows import WindowsConfig, build_windows
+    from genomamba.genome.windows import WindowsConfig, build_windows, check_replaceable
 
-    data = read_yaml(args.config) if args.config else {}
-    data.update({k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None})
+    check_replaceable(args.out)  # before the config, the genome and its index: nothing is built for a bad --out
+    flags = flag_values(args, _FLAGS)
     if (args.val_chroms or args.test_chroms) and args.split_by is None:
-        data["split_by"] = "chromosome"  # explicit held-out chromosomes imply a chromosome split
-    cfg = from_dict(WindowsConfig, data, path=args.config)
+        flags["split_by"] = "chromosome"  # explicit held-out chromosomes imply a chromosome split
+    try:
+        cfg = load_config(WindowsConfig, args.config, flags=flags)
+    except GenomambaError as exc:
+        raise GenomambaError(_name_flags(exc.problem, flags), exc.path, exc.record) from None
     fasta, _ = resolve_genome(args.fasta)
     qc = build_windows(fasta, args.out, cfg, genome_name=args.fasta)
     splits = ", ".join(f"{s} {v['windows']}" for s, v in qc["splits"].items())

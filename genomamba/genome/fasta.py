@@ -4,7 +4,9 @@
 FASTA when that directory is writable and not part of an installed package; otherwise into a per-file cache
 directory (``$GENOMAMBA_CACHE_DIR`` or ``$XDG_CACHE_HOME/genomamba``, default ``~/.cache/genomamba``), so
 read-only reference directories and site-packages are never written to. Indexes are built under a temporary
-name and renamed into place, so an interrupted build never leaves an index a later run would trust.
+name and renamed into place, so an interrupted build never leaves an index a later run would trust. Inputs that
+cannot be read in place (plain gzip FASTA, GenBank/EMBL) are read through a BGZF copy in the cache
+(``genome.inputs``).
 
 Coordinates are 0-based, half-open. Case is kept: ``fetch`` returns the original letters, ``fetch_tokens``
 returns the tokens plus a per-base soft-mask (1 where the FASTA has a lowercase, usually repeat-masked, base).
@@ -12,13 +14,12 @@ returns the tokens plus a per-base soft-mask (1 where the FASTA has a lowercase,
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import hashlib
 import os
 import struct
 import sys
 import sysconfig
-import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,39 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from genomamba.alphabet import _ENCODE, INVALID, encode_with_softmask, reverse_complement
-from genomamba.atomic import can_create_dir, is_writable_dir
+from genomamba.atomic import atomic_file, can_create_dir, is_writable_dir
 from genomamba.errors import GenomambaError
+from genomamba.genome import bgzf
+from genomamba.genome.inputs import CACHE_ENV, CONVERTED, cache_dir, converted_copy, sniff
 
-CACHE_ENV = "GENOMAMBA_CACHE_DIR"
-_GZIP_MAGIC = b"\x1f\x8b"
-_OTHER_COMPRESSION = {b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"PK\x03\x04": "zip", b"\x28\xb5\x2f\xfd": "zstd"}
 # chromosome-name prefixes tried when resolving an alias (chr1 <-> 1 <-> Chr1), and the mitochondrion's names
 _CHROM_PREFIXES = ("", "chr", "Chr", "CHR")
 _MITO_NAMES = ("M", "MT")
-
-try:  # libdeflate inflates BGZF blocks ~2x faster than zlib, with identical output; zlib is the stdlib path
-    import deflate as _libdeflate
-except ImportError:  # pragma: no cover - depends on the environment
-    _libdeflate = None
-INFLATE = "libdeflate" if _libdeflate is not None else "zlib"
-
-
-def _inflate(payload: memoryview, size: int) -> bytes:
-    """Raw-DEFLATE payload of one BGZF block -> its ``size`` uncompressed bytes."""
-    if _libdeflate is not None:
-        return _libdeflate.deflate_decompress(payload, size)
-    return zlib.decompress(payload, -15, size)
-
-
-_crc32 = _libdeflate.crc32 if _libdeflate is not None else zlib.crc32
-
-
-def cache_dir() -> Path:
-    """Root of genomamba's writable cache (FASTA indexes of read-only files live under ``faidx/``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "genomamba"
+# what a compressed FASTA that pyfaidx cannot inflate raises (Bio.bgzf: RuntimeError on a CRC mismatch)
+_INFLATE_ERRORS = (zlib.error, struct.error, EOFError, RuntimeError)
 
 
 def _package_roots() -> list[Path]:
@@ -76,45 +54,6 @@ def _package_roots() -> list[Path]:
 
 def _is_package_data(path: Path) -> bool:
     return any(path.is_relative_to(root) for root in _package_roots())
-
-
-def sniff_fasta(path: str | os.PathLike) -> str:
-    """Check that ``path`` is a readable, non-empty FASTA; return ``"plain"`` or ``"bgzf"``.
-
-    Raises ``GenomambaError`` naming the file and the problem (missing, a directory, another compression,
-    gzip that is not BGZF, empty, or not starting with a ``>`` header).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise GenomambaError("file not found", path)
-    if path.is_dir():
-        raise GenomambaError("is a directory, not a FASTA file", path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(18)
-    except OSError as exc:
-        raise GenomambaError(f"cannot read ({exc.strerror})", path) from None
-    for magic, kind in _OTHER_COMPRESSION.items():
-        if head.startswith(magic):
-            raise GenomambaError(f"{kind}-compressed; only plain or BGZF (bgzip) FASTA is supported", path)
-    kind = "plain"
-    if head.startswith(_GZIP_MAGIC):
-        # BGZF = gzip with the FEXTRA flag and a 'BC' subfield holding the block size (SAM/BAM spec 4.1)
-        if not (len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC"):
-            raise GenomambaError("gzip-compressed but not BGZF; recompress with `bgzip` (from htslib)", path)
-        kind = "bgzf"
-    try:
-        opener = gzip.open if kind == "bgzf" else open
-        with opener(path, "rb") as fh:
-            first = fh.read(4096).lstrip()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise GenomambaError(f"cannot decompress ({exc})", path) from None
-    if not first:
-        raise GenomambaError("empty FASTA (no sequences)", path)
-    if not first.startswith(b">"):
-        shown = first[:1].decode("ascii", errors="replace")
-        raise GenomambaError(f"not a FASTA file (starts with {shown!r}, expected a '>' header line)", path)
-    return kind
 
 
 @dataclass(frozen=True)
@@ -147,29 +86,27 @@ def read_fai(path: Path, fasta: Path) -> list[ContigIndex]:
     return records
 
 
-def read_gzi(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a ``.gzi``: (compressed, uncompressed) start offsets of every BGZF block, the first included."""
-    raw = np.fromfile(path, dtype="<u8")
-    if raw.size == 0 or raw.size != 1 + 2 * int(raw[0]):
-        raise GenomambaError("malformed BGZF index (.gzi)", path)
-    pairs = raw[1:].reshape(-1, 2).astype(np.int64)
-    return np.concatenate([[0], pairs[:, 0]]), np.concatenate([[0], pairs[:, 1]])
-
-
 def _fresh(index: Path, fasta: Path) -> bool:
     return index.is_file() and index.stat().st_mtime >= fasta.stat().st_mtime
 
 
 class Genome:
-    """Indexed random access to a plain or BGZF FASTA.
+    """Indexed random access to a plain or BGZF FASTA (or another input, through its cached BGZF copy).
+
+    ``path`` is the input as given (every error names it), ``source_format`` what it is (``genome.inputs.sniff``),
+    ``fasta_path`` the FASTA actually read and ``compression`` that file's (``plain`` or ``bgzf``).
 
     ``contigs``: ``{name: length}`` in FASTA order. ``fetch``/``fetch_tokens``/``read_bases`` take 0-based
     half-open coordinates and a name that ``resolve`` understands (aliases chr1<->1, chrM<->MT).
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path).expanduser().absolute()
-        self.compression = sniff_fasta(self.path)
+        self.path = Path(path).expanduser().absolute()  # the input, as every error names it
+        self.source_format = sniff(self.path)
+        # the FASTA that is indexed and read: the input itself, or its BGZF copy in the cache
+        converted = self.source_format in CONVERTED
+        self.fasta_path = converted_copy(self.path, self.source_format) if converted else self.path
+        self.compression = "plain" if self.source_format == "plain" else "bgzf"
         self.index_path, self.gzi_path = self._ensure_index()
         self._records = {r.name: r for r in read_fai(self.index_path, self.path)}
         if not self._records:
@@ -178,15 +115,14 @@ class Genome:
             raise GenomambaError("empty FASTA (every sequence has length 0)", self.path)
         self.contigs: dict[str, int] = {name: r.length for name, r in self._records.items()}
         if self.compression == "bgzf":
-            self._block_c, self._block_u = read_gzi(self.gzi_path)
+            self.blocks = bgzf.BlockTable.from_gzi(self.gzi_path)
         self._fh = None
         self._fh_pid = None
-        self._faidx = None
 
     def __getstate__(self) -> dict:
         # picklable (spawned DataLoader workers): open handles are dropped and reopened on first use
         state = self.__dict__.copy()
-        state.update(_fh=None, _fh_pid=None, _faidx=None)
+        state.update(_fh=None, _fh_pid=None)
         return state
 
     def __repr__(self) -> str:
@@ -195,20 +131,20 @@ class Genome:
     # ----------------------------------------------------------------------------------------------- index
     def _index_locations(self) -> list[tuple[Path, Path | None]]:
         """Candidate (fai, gzi) locations: beside the FASTA, then the cache."""
-        gz = self.compression == "bgzf"
-        beside = (Path(f"{self.path}.fai"), Path(f"{self.path}.gzi") if gz else None)
-        st = self.path.stat()
-        key = hashlib.sha256(f"{self.path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        fasta, gz = self.fasta_path, self.compression == "bgzf"
+        beside = (Path(f"{fasta}.fai"), Path(f"{fasta}.gzi") if gz else None)
+        st = fasta.stat()
+        key = hashlib.sha256(f"{fasta.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
         folder = cache_dir() / "faidx" / key
-        cached = (folder / f"{self.path.name}.fai", folder / f"{self.path.name}.gzi" if gz else None)
+        cached = (folder / f"{fasta.name}.fai", folder / f"{fasta.name}.gzi" if gz else None)
         return [beside, cached]
 
     def _ensure_index(self) -> tuple[Path, Path | None]:
         beside, cached = self._index_locations()
         for fai, gzi in (beside, cached):
-            if _fresh(fai, self.path) and (gzi is None or _fresh(gzi, self.path)):
+            if _fresh(fai, self.fasta_path) and (gzi is None or _fresh(gzi, self.fasta_path)):
                 return fai, gzi
-        if is_writable_dir(self.path.parent) and not _is_package_data(self.path.resolve()):
+        if is_writable_dir(self.fasta_path.parent) and not _is_package_data(self.fasta_path.resolve()):
             target = beside
         else:
             target = cached
@@ -219,42 +155,45 @@ class Genome:
                     f"set {CACHE_ENV} to a writable directory",
                     self.path,
                 )
-            folder.mkdir(parents=True, exist_ok=True)
         self._build_index(*target)
         return target
 
     def _build_index(self, fai: Path, gzi: Path | None) -> None:
-        """Build ``fai`` (and ``gzi``) with pyfaidx under temporary names, check, then rename into place."""
+        """Build ``fai`` (and ``gzi``) under temporary names, check them, then rename both into place.
+
+        A BGZF file's block table is walked first (truncation and broken headers are found there, without
+        inflating) and written as the ``.gzi``, which pyfaidx then reads instead of building its own.
+        """
+        with contextlib.ExitStack() as stack:
+            tmp_fai = stack.enter_context(atomic_file(fai))
+            if gzi is not None:
+                tmp_gzi = stack.enter_context(atomic_file(gzi))
+                bgzf.scan(self.fasta_path, self.path).write_gzi(tmp_gzi)
+            tmp_fai.unlink()  # pyfaidx builds an index only where none exists
+            self._pyfaidx_index(tmp_fai, tmp_gzi if gzi is not None else None)
+            read_fai(tmp_fai, self.path)  # duplicate names -> GenomambaError before anything is renamed
+
+    def _pyfaidx_index(self, fai: Path, gzi: Path | None) -> None:
         import pyfaidx
 
-        tag = uuid.uuid4().hex[:8]
-        tmp_fai = fai.with_name(f".{fai.name}.{tag}.tmp")
-        tmp_gzi = gzi.with_name(f".{gzi.name}.{tag}.tmp") if gzi is not None else None
         try:
-            try:
-                handle = pyfaidx.Faidx(
-                    str(self.path), indexname=str(tmp_fai), gzi_indexname=str(tmp_gzi) if tmp_gzi else None,
-                    as_raw=True, build_index=True,
-                )  # fmt: skip
-                handle.close()
-            except pyfaidx.FastaIndexingError as exc:
-                problem = str(exc).replace(str(self.path), "").strip()
-                if "does not contain a valid sequence" in problem:
-                    problem = "empty FASTA (no sequences)"
-                raise GenomambaError(f"cannot index FASTA: {problem}", self.path) from None
-            except ValueError as exc:
-                if "Duplicate key" not in str(exc):
-                    raise GenomambaError(f"cannot index FASTA: {exc}", self.path) from None
-            except OSError as exc:
-                raise GenomambaError(f"cannot write FASTA index {fai} ({exc})", self.path) from None
-            read_fai(tmp_fai, self.path)  # duplicate names -> GenomambaError before anything is renamed
-            if tmp_gzi is not None:
-                os.replace(tmp_gzi, gzi)
-            os.replace(tmp_fai, fai)
-        finally:
-            for tmp in (tmp_fai, tmp_gzi):
-                if tmp is not None and tmp.exists():
-                    tmp.unlink()
+            pyfaidx.Faidx(
+                str(self.fasta_path), indexname=str(fai), gzi_indexname=str(gzi) if gzi else None,
+                as_raw=True, build_index=True,
+            ).close()  # fmt: skip
+        except pyfaidx.FastaIndexingError as exc:
+            problem = str(exc).replace(str(self.fasta_path), "").strip()
+            if "does not contain a valid sequence" in problem:
+                problem = "empty FASTA (no sequences)"
+            raise GenomambaError(f"cannot index FASTA: {problem}", self.path) from None
+        except (ValueError, *_INFLATE_ERRORS) as exc:
+            if "Duplicate key" in str(exc):
+                return  # read_fai names the duplicate
+            if self.compression == "bgzf":
+                bgzf.verify(self.fasta_path, self.path)  # names the first block that does not inflate
+            raise GenomambaError(f"cannot index FASTA: {exc}", self.path) from None
+        except OSError as exc:
+            raise GenomambaError(f"cannot write FASTA index {fai} ({exc})", self.path) from None
 
     # --------------------------------------------------------------------------------------------- names
     def resolve(self, name: str) -> str:
@@ -287,11 +226,8 @@ class Genome:
 
     # ---------------------------------------------------------------------------------------------- reads
     def fetch(self, chrom: str, start: int, end: int) -> str:
-        """Bases [start, end) of ``chrom`` as a string in the FASTA's original case (via pyfaidx)."""
-        rec, start, end = self._bounds(chrom, start, end)
-        if start == end:
-            return ""
-        return str(self._pyfaidx().fetch(rec.name, start + 1, end))
+        """Bases [start, end) of ``chrom`` as a string in the FASTA's original case."""
+        return self.read_bases(chrom, start, end).tobytes().decode("latin-1")
 
     def fetch_tokens(self, chrom: str, start: int, end: int, strand: str = "+") -> tuple[np.ndarray, np.ndarray]:
         """``(tokens uint8 (L,), softmask uint8 (L,))`` of [start, end); ``strand="-"`` gives the reverse
@@ -342,63 +278,18 @@ class Genome:
 
     def _handle(self):
         if self._fh is None or self._fh_pid != os.getpid():  # reopen after fork (DataLoader workers)
-            self._fh = open(self.path, "rb")
+            self._fh = open(self.fasta_path, "rb")
             self._fh_pid = os.getpid()
         return self._fh
-
-    def _pyfaidx(self):
-        if self._faidx is None or self._fh_pid != os.getpid():
-            import pyfaidx
-
-            self._handle()
-            self._faidx = pyfaidx.Faidx(
-                str(self.path), indexname=str(self.index_path),
-                gzi_indexname=str(self.gzi_path) if self.gzi_path else None,
-                as_raw=True, sequence_always_upper=False, build_index=False, rebuild=False,
-                strict_bounds=True,
-            )  # fmt: skip
-        return self._faidx
 
     def _read_raw(self, u0: int, u1: int) -> np.ndarray:
         """Uncompressed file bytes [u0, u1) as uint8 (a view; do not write)."""
         fh = self._handle()
         if self.compression == "plain":
             return np.frombuffer(os.pread(fh.fileno(), u1 - u0, u0), dtype=np.uint8)
-        return self._read_bgzf(fh, u0, u1)
-
-    def _read_bgzf(self, fh, u0: int, u1: int) -> np.ndarray:
-        """Decompress just the BGZF blocks covering uncompressed bytes [u0, u1) (located through the .gzi)."""
-        k0 = int(np.searchsorted(self._block_u, u0, side="right")) - 1
-        k1 = int(np.searchsorted(self._block_u, u1 - 1, side="right")) - 1
-        c0 = int(self._block_c[k0])
-        c1 = int(self._block_c[k1 + 1]) if k1 + 1 < self._block_c.size else None
-        fh.seek(c0)
-        buf = fh.read() if c1 is None else fh.read(c1 - c0)
-        view = memoryview(buf)
-        parts, pos, produced = [], 0, int(self._block_u[k0])
-        while pos < len(buf) and produced < u1:
-            if buf[pos : pos + 2] != _GZIP_MAGIC or buf[pos + 12 : pos + 14] != b"BC":
-                raise GenomambaError(f"corrupt BGZF block at byte {c0 + pos}", self.path)
-            xlen = struct.unpack_from("<H", buf, pos + 10)[0]
-            block_end = pos + struct.unpack_from("<H", buf, pos + 16)[0] + 1
-            crc, isize = struct.unpack_from("<II", buf, block_end - 8)
-            try:
-                data = _inflate(view[pos + 12 + xlen : block_end - 8], isize)
-            except Exception as exc:  # zlib.error / deflate.DeflateError: the block does not inflate
-                raise GenomambaError(f"corrupt BGZF block at byte {c0 + pos} ({exc})", self.path) from None
-            if len(data) != isize or _crc32(data) != crc:
-                raise GenomambaError(f"BGZF block at byte {c0 + pos} fails its checksum", self.path)
-            parts.append(data)
-            produced += isize
-            pos = block_end
-        joined = np.frombuffer(b"".join(parts), dtype=np.uint8)
-        skip = u0 - int(self._block_u[k0])
-        return joined[skip : skip + (u1 - u0)]
+        return self.blocks.read(fh.fileno(), u0, u1, self.path)
 
     def close(self) -> None:
-        if self._faidx is not None:
-            self._faidx.close()
-            self._faidx = None
         if self._fh is not None:
             self._fh.close()
             self._fh = None

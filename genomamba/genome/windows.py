@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,17 +31,17 @@ from typing import Literal
 import numpy as np
 
 from genomamba import __version__
-from genomamba.alphabet import N, NucleotideTokenizer
-from genomamba.atomic import atomic_dir, file_digest
+from genomamba.alphabet import NucleotideTokenizer
+from genomamba.atomic import atomic_dir, check_output_path, file_digest
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
-from genomamba.genome.fasta import Genome, can_create_dir
+from genomamba.genome.fasta import Genome
+from genomamba.genome.window_stats import IntervalCounter, add_kept_windows, chrom_stats, dropped_totals, qc_numbers
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
-DROP_REASONS = ("short_tail", "max_n_frac")
 WINDOW_COLUMNS = ("chrom", "start", "end", "offset", "split", "n_frac", "gc_frac", "softmask_frac")
 CONTIG_COLUMNS = ("name", "offset", "length", "md5")
 _INT = ("start", "end", "offset")
@@ -64,22 +65,26 @@ class WindowsConfig:
     chunk_bases: int = 1 << 24  # bases read and tokenized at a time (bounds memory)
 
     def __post_init__(self) -> None:
-        if self.min_tail is not None and self.min_tail < 0:
-            raise GenomambaError(f"min_tail must be >= 0 bases, got {self.min_tail}")
         for name in ("window_size", "stride", "block_size", "chunk_bases"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise GenomambaError(f"{name} must be a positive number of bases, got {value}")
-        if not 0.0 <= self.max_n_frac <= 1.0:
-            raise GenomambaError(f"max_n_frac must be in [0, 1], got {self.max_n_frac}")
-        if self.val_frac < 0 or self.test_frac < 0 or self.val_frac + self.test_frac >= 1:
-            raise GenomambaError(
-                f"val_frac and test_frac must be >= 0 and sum to < 1, got {self.val_frac} and {self.test_frac}"
-            )
-        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
-            raise GenomambaError("val_chroms/test_chroms need split_by=chromosome")
+                raise ValueError(f"{name} must be a positive number of bases, got {value}")
+        if self.min_tail is not None and self.min_tail < 0:
+            raise ValueError(f"min_tail must be >= 0 bases (0 keeps every tail), got {self.min_tail}")
+        for name in ("max_n_frac", "val_frac", "test_frac"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
+        if self.val_frac + self.test_frac >= 1:
+            raise ValueError(f"val_frac and test_frac must sum to < 1, got {self.val_frac} and {self.test_frac}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.split_by not in ("block", "chromosome"):
-            raise GenomambaError(f"split_by must be block or chromosome, got {self.split_by!r}")
+            raise ValueError(f"split_by must be block or chromosome, got {self.split_by!r}")
+        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
+            raise ValueError("val_chroms/test_chroms need split_by=chromosome")
+        if not all(isinstance(c, str) and c for c in (*self.val_chroms, *self.test_chroms)):
+            raise ValueError("val_chroms/test_chroms must be non-empty sequence names")
 
     @property
     def stride_bp(self) -> int:
@@ -221,32 +226,6 @@ def tile(seg: Segment, size: int, stride: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 # ------------------------------------------------------------------------------------------------ writing
-class _IntervalCounter:
-    """Counts of N, G/C and soft-masked bases between consecutive cut points of one chromosome.
-
-    The cuts are every window start and end, the chromosome ends and the chunk starts, so each chunk covers
-    whole intervals (one ``np.add.reduceat`` per indicator) and any window's counts are a difference of
-    prefix sums over the intervals: O(genome + windows) work and O(windows) memory, however much windows
-    overlap.
-    """
-
-    def __init__(self, length: int, chunk: int, starts: np.ndarray, ends: np.ndarray):
-        self.cuts = np.unique(np.concatenate([[0, length], np.arange(0, length, chunk), starts, ends]))
-        self.counts = np.zeros((3, self.cuts.size - 1), dtype=np.int64)  # rows: N, GC, softmask
-
-    def add(self, start: int, tokens: np.ndarray, softmask: np.ndarray) -> None:
-        lo, hi = np.searchsorted(self.cuts, [start, start + tokens.size])  # cuts[lo] == start (a chunk start)
-        local = self.cuts[lo:hi] - start
-        indicators = (tokens == N, (tokens == 1) | (tokens == 2), softmask.view(bool))
-        for row, ind in enumerate(indicators):
-            self.counts[row, lo:hi] = np.add.reduceat(ind.view(np.uint8), local, dtype=np.int64)
-
-    def window_counts(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """(3, n_windows) counts of N, GC, softmask for windows [starts, ends)."""
-        cum = np.concatenate([np.zeros((3, 1), np.int64), np.cumsum(self.counts, axis=1)], axis=1)
-        return cum[:, np.searchsorted(self.cuts, ends)] - cum[:, np.searchsorted(self.cuts, starts)]
-
-
 def build_windows(
     fasta: str | os.PathLike,
     out: str | os.PathLike,
@@ -254,8 +233,18 @@ def build_windows(
     genome_name: str | None = None,
 ) -> dict:
     """Write the windows directory ``out`` for ``fasta`` (see the module docstring). Returns the QC report."""
+    out = check_replaceable(out)
     with Genome(fasta) as genome:
-        return _build(genome, Path(out), cfg or WindowsConfig(), genome_name)
+        return _build(genome, out, cfg or WindowsConfig(), genome_name)
+
+
+def check_replaceable(out: str | os.PathLike) -> Path:
+    """``out`` can take a windows directory: a new name, or a previous windows output (replaced as a whole; never
+    a folder that holds anything else). Checked before any work starts."""
+    out = check_output_path(out, ("dir",))
+    if out.is_dir() and any(out.iterdir()) and not (out / "qc.json").is_file():
+        raise GenomambaError("output directory exists and is not a windows directory; refusing to replace it", out)
+    return out
 
 
 def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | None) -> dict:
@@ -268,101 +257,70 @@ def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | Non
             f"{longest[1]:,} bp)",
             genome.path,
         )
-    parent = out.absolute().parent
-    if not can_create_dir(parent):
-        raise GenomambaError("output directory is not writable", parent)
-    if out.exists() and not out.is_dir():
-        raise GenomambaError("output exists and is not a directory", out)
-    if out.is_dir() and any(out.iterdir()) and not (out / "qc.json").is_file():
-        # the directory is replaced as a whole: never do that to one that is not a previous windows output
-        raise GenomambaError("output directory exists and is not a windows directory; refusing to replace it", out)
     segments, warnings = plan_segments(genome, cfg)
-    segments_of: dict[str, list[Segment]] = {}
-    for seg in segments:
-        segments_of.setdefault(seg.chrom, []).append(seg)
-    size, stride = cfg.window_size, cfg.stride_bp
-    chunk = cfg.chunk_bases
-
-    contig_rows: list[tuple] = []
-    columns: dict[str, list] = {name: [] for name in WINDOW_COLUMNS}  # chrom/split: str lists; others: arrays
-    per_chrom: dict[str, dict] = {}
-    offset = 0
     with atomic_dir(out) as tmp:
-        tok_md5, sm_md5 = hashlib.md5(), hashlib.md5()
-        with open(tmp / "tokens.u8", "wb") as tok_fh, open(tmp / "softmask.u8", "wb") as sm_fh:
-            for name, length in genome.contigs.items():
-                seq_md5 = hashlib.md5()
-                tiles = [(seg, *tile(seg, size, stride)) for seg in segments_of.get(name, [])]
-                no_window = np.empty(0, np.int64)
-                bins = _IntervalCounter(
-                    length,
-                    chunk,
-                    np.concatenate([no_window, *(t[1] for t in tiles)]),
-                    np.concatenate([no_window, *(t[2] for t in tiles)]),
-                )
-                for start, bases in genome.iter_chunks(name, chunk):
-                    tokens, softmask = genome.encode_bases(name, bases, start)
-                    np.bitwise_and(bases, 0xDF, out=bases)  # all bytes are letters now: this uppercases them
-                    seq_md5.update(bases)
-                    tok_fh.write(tokens)
-                    sm_fh.write(softmask)
-                    tok_md5.update(tokens)
-                    sm_md5.update(softmask)
-                    bins.add(start, tokens, softmask)
-                contig_rows.append((name, offset, length, seq_md5.hexdigest()))
-                per_chrom[name] = stats = {"length": length, "candidates": 0, "kept": 0}
-                stats.update(dropped=dict.fromkeys(DROP_REASONS, 0), kept_by_split=dict.fromkeys(SPLITS, 0))
-                for seg, starts, ends, has_tail in tiles:
-                    keep = np.ones(starts.size, dtype=bool)
-                    if has_tail and ends[-1] - starts[-1] < cfg.min_tail_bp:
-                        keep[-1] = False
-                        stats["dropped"]["short_tail"] += 1
-                    counts = bins.window_counts(starts, ends)
-                    span = (ends - starts).astype(np.float64)
-                    n_frac = counts[0] / span
-                    too_many_n = keep & (n_frac > cfg.max_n_frac)
-                    stats["dropped"]["max_n_frac"] += int(too_many_n.sum())
-                    keep &= ~too_many_n
-                    stats["candidates"] += int(starts.size)
-                    stats["kept"] += int(keep.sum())
-                    stats["kept_by_split"][seg.split] += int(keep.sum())
-                    acgt = span - counts[0]
-                    gc_frac = np.divide(counts[1], acgt, out=np.zeros_like(span), where=acgt > 0)
-                    n_kept = int(keep.sum())
-                    columns["chrom"].extend([name] * n_kept)
-                    columns["split"].extend([seg.split] * n_kept)
-                    for key, values in (
-                        ("start", starts), ("end", ends), ("offset", offset + starts), ("n_frac", n_frac),
-                        ("gc_frac", gc_frac), ("softmask_frac", counts[2] / span),
-                    ):  # fmt: skip
-                        columns[key].append(values[keep])
-                offset += length
+        columns, contig_rows, per_chrom, checksums = _write_tokens(genome, tmp, cfg, segments)
+        empty = {k: np.empty(0, np.int64 if k in _INT else float) for k in columns}
         windows = pl.DataFrame(
-            {
-                k: v if k in ("chrom", "split") else np.concatenate([np.empty(0, np.int64 if k in _INT else float), *v])
-                for k, v in columns.items()
-            },
+            {k: v if k in ("chrom", "split") else np.concatenate([empty[k], *v]) for k, v in columns.items()},
             schema=_window_schema(),
         )
         if windows.height == 0:
-            dropped = {r: sum(s["dropped"][r] for s in per_chrom.values()) for r in DROP_REASONS}
             raise GenomambaError(
-                f"no windows kept (dropped: {dropped}); lower --min-tail or --window-size, or raise --max-n-frac",
+                f"no windows kept (dropped: {dropped_totals(per_chrom)}); lower --min-tail or --window-size, "
+                "or raise --max-n-frac",
                 genome.path,
             )
-        contigs = pl.DataFrame(contig_rows, schema=_contig_schema(), orient="row")
-        contigs.write_parquet(tmp / "contigs.parquet")
+        pl.DataFrame(contig_rows, schema=_contig_schema(), orient="row").write_parquet(tmp / "contigs.parquet")
         windows.write_parquet(tmp / "windows.parquet")
         NucleotideTokenizer().save(tmp / "tokenizer.json")
         for split in SPLITS:
             if split not in windows["split"].to_list() and not any(w.startswith(split) for w in warnings):
                 warnings.append(f"{split} split has no windows after the tail and N policies")
-        qc = _qc_report(genome, genome_name, cfg, segments, per_chrom, windows, warnings)
-        qc["checksums"] = {"tokens.u8": tok_md5.hexdigest(), "softmask.u8": sm_md5.hexdigest()}
+        qc = {"format_version": FORMAT_VERSION, "genomamba_version": __version__}
+        qc.update(qc_numbers(genome, genome_name, cfg, segments, per_chrom, windows, warnings, SPLITS))
+        qc["checksums"] = checksums
         (tmp / "qc.json").write_text(json.dumps(qc, indent=2) + "\n")
     for message in warnings:
         log.warning("%s", message)
     return qc
+
+
+def _write_tokens(genome: Genome, tmp: Path, cfg: WindowsConfig, segments: list[Segment]):
+    """Stream every sequence into tokens.u8/softmask.u8 (``chunk_bases`` at a time), counting what the window
+    statistics need on the way. Returns (window columns, contig rows, per-chromosome QC, file md5 sums)."""
+    segments_of: dict[str, list[Segment]] = {}
+    for seg in segments:
+        segments_of.setdefault(seg.chrom, []).append(seg)
+    columns: dict[str, list] = {name: [] for name in WINDOW_COLUMNS}
+    contig_rows, per_chrom, offset = [], {}, 0
+    tok_md5, sm_md5 = hashlib.md5(), hashlib.md5()
+    with open(tmp / "tokens.u8", "wb") as tok_fh, open(tmp / "softmask.u8", "wb") as sm_fh:
+        for name, length in genome.contigs.items():
+            tiles = [(seg, *tile(seg, cfg.window_size, cfg.stride_bp)) for seg in segments_of.get(name, [])]
+            no_window = np.empty(0, np.int64)
+            bins = IntervalCounter(
+                length,
+                cfg.chunk_bases,
+                np.concatenate([no_window, *(t[1] for t in tiles)]),
+                np.concatenate([no_window, *(t[2] for t in tiles)]),
+            )
+            seq_md5 = hashlib.md5()
+            for start, bases in genome.iter_chunks(name, cfg.chunk_bases):
+                tokens, softmask = genome.encode_bases(name, bases, start)
+                np.bitwise_and(bases, 0xDF, out=bases)  # all bytes are letters now: this uppercases them
+                seq_md5.update(bases)
+                tok_fh.write(tokens)
+                sm_fh.write(softmask)
+                tok_md5.update(tokens)
+                sm_md5.update(softmask)
+                bins.add(start, tokens, softmask)
+            contig_rows.append((name, offset, length, seq_md5.hexdigest()))
+            per_chrom[name] = chrom_stats(length, SPLITS)
+            add_kept_windows(columns, name, offset, tiles, bins, cfg, per_chrom[name])
+            offset += length
+    checksums = {"tokens.u8": tok_md5.hexdigest(), "softmask.u8": sm_md5.hexdigest()}
+    return columns, contig_rows, per_chrom, checksums
 
 
 def _window_schema() -> dict:
@@ -378,40 +336,6 @@ def _contig_schema() -> dict:
     import polars as pl
 
     return {"name": pl.String, "offset": pl.Int64, "length": pl.Int64, "md5": pl.String}
-
-
-def _qc_report(genome, genome_name, cfg, segments, per_chrom, windows, warnings) -> dict:
-    totals = {
-        "candidates": sum(s["candidates"] for s in per_chrom.values()),
-        "kept": windows.height,
-        "dropped": {r: sum(s["dropped"][r] for s in per_chrom.values()) for r in DROP_REASONS},
-    }
-    splits = {}
-    for split in SPLITS:
-        rows = windows.filter(windows["split"] == split)
-        splits[split] = {
-            "windows": rows.height,
-            "bases": int((rows["end"] - rows["start"]).sum() or 0),
-            "chroms": sorted(set(rows["chrom"].to_list())),
-            "segment_bases": sum(s.end - s.start for s in segments if s.split == split),
-        }
-    return {
-        "format_version": FORMAT_VERSION,
-        "genomamba_version": __version__,
-        "genome": {
-            "name": genome_name,
-            "fasta": str(genome.path),
-            "fasta_md5": file_digest(genome.path, "md5"),
-            "sequences": len(genome.contigs),
-            "total_length": sum(genome.contigs.values()),
-        },
-        "parameters": cfg.resolved(),
-        "totals": totals,
-        "splits": splits,
-        "per_chromosome": per_chrom,
-        "segments": [[s.chrom, s.start, s.end, s.split] for s in segments],
-        "warnings": warnings,
-    }
 
 
 # ------------------------------------------------------------------------------------------------ reading

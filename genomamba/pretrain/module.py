@@ -109,7 +109,10 @@ class PretrainModule(pl.LightningModule):
         logp = self.nucleotide_log_probs(batch["input_ids"])
         nll = -logp.gather(-1, batch["targets"].unsqueeze(-1)).squeeze(-1)  # (B, L)
         w = batch["weights"]
-        loss = (nll * w).sum() / w.sum().clamp_min(1e-6)
+        # unscored positions (N, soft-masked at weight 0) leave before weighting: 0 * inf would be NaN. A batch with
+        # nothing to score is a zero loss that keeps its graph; one with under a base of weight cannot outweigh one
+        nll = torch.where(w > 0, nll, 0.0)
+        loss = (nll * w).sum() / w.sum().clamp_min(1.0)
         if not torch.isfinite(loss):
             # never train on (or average into the logs) a NaN/inf: it means a numerical or kernel bug
             raise FloatingPointError(

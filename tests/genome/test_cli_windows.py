@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import time
 
 import numpy as np
 import polars as pl
@@ -13,6 +14,7 @@ import pytest
 from genomamba import alphabet as tk
 from genomamba.cli import main
 from genomamba.genome.windows import WindowsDir
+from tests.helpers import run_cli
 
 from .conftest import FLY4_FASTA, listing, shared_file, write_fasta
 
@@ -155,6 +157,87 @@ def test_read_only_output_directory(tmp_path, capsys, read_only_dir):
     assert listing(folder) == []
 
 
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--window-size", "0"], "--window-size must be a positive number of bases, got 0"),
+        (["--window-size", "-4096"], "--window-size must be a positive number of bases, got -4096"),
+        (["--stride", "0"], "--stride must be a positive number of bases"),
+        (["--block-size", "-1"], "--block-size must be a positive number of bases"),
+        (["--min-tail", "-1"], "--min-tail must be >= 0 bases"),
+        (["--max-n-frac", "1.5"], "--max-n-frac must be a fraction in [0, 1], got 1.5"),
+        (["--max-n-frac", "nan"], "--max-n-frac must be a fraction in [0, 1], got nan"),
+        (["--val-frac", "-0.1"], "--val-frac must be a fraction in [0, 1]"),
+        (["--test-frac", "inf"], "--test-frac must be a fraction in [0, 1], got inf"),
+        (["--val-frac", "0.5", "--test-frac", "0.5"], "--val-frac and --test-frac must sum to < 1"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["--split-by", "block", "--val-chroms", "a"], "--val-chroms/test_chroms need --split-by=chromosome"),
+    ],
+)
+def test_out_of_range_flags(tmp_path, capsys, flags, needle):
+    fasta = write_fasta(tmp_path / "g.fa", {"a": "ACGT" * 1_000})
+    argv = ["windows", "--fasta", str(fasta), "--out", str(tmp_path / "w"), *flags]
+    one_line_error(capsys, argv, needle)
+    assert listing(tmp_path) == ["g.fa"]  # rejected before the FASTA was indexed
+
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--window-size", "abc"], "argument --window-size: invalid int value: 'abc'"),
+        (["--window-size", "1.5"], "argument --window-size: invalid int value: '1.5'"),
+        (["--max-n-frac", "half"], "argument --max-n-frac: invalid float value: 'half'"),
+        (["--seed", "0x"], "argument --seed: invalid int value: '0x'"),
+        (["--split-by", "random"], "argument --split-by: invalid choice: 'random'"),
+    ],
+)
+def test_non_numbers_are_one_line_exit_2(tmp_path, capsys, flags, needle):
+    fasta = write_fasta(tmp_path / "g.fa", {"a": "ACGT" * 1_000})
+    with pytest.raises(SystemExit) as exc:
+        main(["windows", "--fasta", str(fasta), "--out", str(tmp_path / "w"), *flags])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genomamba windows: ") and needle in lines[0], lines
+
+
+def test_out_of_range_config_file_names_the_key_and_file(tmp_path, capsys):
+    fasta = write_fasta(tmp_path / "g.fa", {"a": "ACGT" * 1_000})
+    config = tmp_path / "w.yaml"
+    config.write_text("chunk_bases: 0\n")
+    argv = ["windows", "--fasta", str(fasta), "--out", str(tmp_path / "w"), "--config", str(config)]
+    one_line_error(capsys, argv, str(config), "chunk_bases must be a positive number of bases, got 0")
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda t: t / "w.parquet", "is named like a .parquet file, but a directory is written here"),
+        (lambda t: t / "w.tsv.gz", "is named like a .gz file"),
+        (lambda t: _touch(t / "w"), "exists and is not a directory, but a directory is written here"),
+        (lambda t: _touch(t / "afile") / "w", "is not a directory"),
+        (lambda t: _folder_with(t / "home", "thesis.tex"), "exists and is not a windows directory"),
+    ],
+)
+def test_bad_output_paths_are_refused_before_any_work(tmp_path, capsys, make, needle):
+    data = tmp_path / "data"
+    data.mkdir()
+    fasta = write_fasta(data / "g.fa", {"a": "ACGT" * 1_000})
+    out = make(tmp_path)
+    one_line_error(capsys, ["windows", "--fasta", str(fasta), "--out", str(out)], needle)
+    assert listing(data) == ["g.fa"]  # nothing indexed
+
+
+def _touch(path):
+    path.write_text("not a directory")
+    return path
+
+
+def _folder_with(path, name):
+    path.mkdir()
+    (path / name).write_text("precious")
+    return path
+
+
 def test_subprocess_error_is_one_line_with_exit_2(tmp_path):
     fasta = tmp_path / "g.fa"
     fasta.write_text(">a\nACGTACGT\nACG\nACGTACGT\n")  # ragged lines: cannot be indexed
@@ -166,3 +249,31 @@ def test_subprocess_error_is_one_line_with_exit_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"genomamba windows: {fasta}: cannot index FASTA"), r.stderr
     assert listing(tmp_path) == ["g.fa"]
+
+
+# ------------------------------------------------------------------------------------------- kill and rerun
+def test_sigkill_mid_run_then_rerun(tmp_path):
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "big.fa"
+    with open(fasta, "wb") as fh:  # 4 x 8 Mbp of random bases, 1,000-bp lines (indexes quickly)
+        for name in ("c1", "c2", "c3", "c4"):
+            seq = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 8_000_000)].reshape(-1, 1_000)
+            fh.write(f">{name}\n".encode() + np.hstack([seq, np.full((seq.shape[0], 1), 10, np.uint8)]).tobytes())
+    out = tmp_path / "w"
+    argv = [sys.executable, "-m", "genomamba", "windows", "--fasta", str(fasta), "--out", str(out)]
+    proc = subprocess.Popen([*argv, "--window-size", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not _temps(out) and time.monotonic() < deadline:
+        time.sleep(0.002)  # the temporary directory appears once indexing is done and writing starts
+    proc.kill()
+    assert proc.wait(timeout=30) == -9, f"windows finished before it could be killed: {proc.stderr.read()}"
+    (stale,) = _temps(out)
+    assert not out.exists()
+    rerun = run_cli("windows", "--fasta", str(fasta), "--out", str(out), "--window-size", "1000", check=True)
+    assert "no longer runs" in rerun.stderr and str(stale) in rerun.stderr
+    assert _temps(out) == [] and not stale.exists()
+    assert WindowsDir(out, verify=True).qc["totals"]["kept"] == 32_000
+
+
+def _temps(out):
+    return sorted(out.parent.glob(f".{out.name}.genomamba-*"))

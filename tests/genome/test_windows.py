@@ -36,14 +36,19 @@ def test_tile(length, size, stride, starts, ends, tail):
 
 
 def test_config_validation():
-    with pytest.raises(GenomambaError, match="window_size must be a positive number of bases, got 0"):
+    with pytest.raises(ValueError, match="window_size must be a positive number of bases, got 0"):
         WindowsConfig(window_size=0)
-    with pytest.raises(GenomambaError, match="max_n_frac"):
+    with pytest.raises(ValueError, match="max_n_frac"):
         WindowsConfig(max_n_frac=1.5)
-    with pytest.raises(GenomambaError, match="sum to < 1"):
+    with pytest.raises(ValueError, match="sum to < 1"):
         WindowsConfig(val_frac=0.6, test_frac=0.4)
-    with pytest.raises(GenomambaError, match="need split_by=chromosome"):
+    with pytest.raises(ValueError, match="need split_by=chromosome"):
         WindowsConfig(val_chroms=["chr1"])
+    with pytest.raises(ValueError, match="val_frac must be a fraction in"):
+        WindowsConfig(val_frac=float("nan"))
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        WindowsConfig(seed=-1)
+    assert WindowsConfig(min_tail=0).min_tail_bp == 0  # 0 keeps every tail
     cfg = WindowsConfig(window_size=1000)
     assert (cfg.stride_bp, cfg.min_tail_bp, cfg.block_bp) == (1000, 62, 1000)
 
