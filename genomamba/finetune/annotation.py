@@ -17,18 +17,20 @@ import bisect
 import gzip
 import logging
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from genomamba.errors import GenomambaError
+from genomamba.genome.splits import SPLITS, explicit_hold_out, hold_out, label_map
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TRANSCRIPT_TYPES = ("mRNA", "transcript")
-SPLIT_ORDER = ("train", "val", "test")  # later = more protected when purging overlaps
 
 
 @dataclass
@@ -164,69 +166,69 @@ def _gc_prefix(seq: str) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class SplitConfig:
-    split_by: str = "block"  # block | chromosome
-    block_size: int = 20000
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """How task elements are dealt to train/val/test: whole chromosomes or chromosome blocks (the block holding
+    each window centre), by fractions of the elements or by explicit held-out chromosomes."""
+
+    split_by: Literal["block", "chromosome"] = "block"
+    block_size: int = 20000  # bp per block (split_by=block)
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test share of the elements
     seed: int = 0
-    val_chroms: tuple[str, ...] = ()
+    val_chroms: tuple[str, ...] = ()  # split_by=chromosome: explicit held-out chromosomes (fractions ignored)
     test_chroms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.split_by not in ("block", "chromosome"):
-            raise GenomambaError(f"split_by must be block or chromosome, got {self.split_by!r}")
+            raise ValueError(f"split_by must be block or chromosome, got {self.split_by!r}")
         if self.block_size < 1:
-            raise GenomambaError(f"block size must be >= 1, got {self.block_size}")
-        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
-            raise GenomambaError(f"split fractions must be 3 non-negative numbers summing to 1: {self.fractions}")
+            raise ValueError(f"block_size must be >= 1, got {self.block_size}")
+        fr = tuple(self.fractions)
+        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6 or fr[0] <= 0:
+            raise ValueError(f"split fractions must be 3 numbers >= 0 summing to 1, train > 0: {list(fr)}")
+        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
+            raise ValueError("val_chroms/test_chroms need split_by=chromosome")
 
+    @property
+    def val_frac(self) -> float:
+        return self.fractions[1]
 
-def _deal(units: list, fractions, rng: np.random.Generator) -> dict:
-    """Assign units to splits by a seeded permutation; every split with a positive fraction gets >= 1 unit."""
-    order = [units[i] for i in rng.permutation(len(units))]
-    n = len(order)
-    counts = [int(round(f * n)) for f in fractions]
-    for k in (2, 1):  # make sure test, then val, get a unit when asked for
-        if fractions[k] > 0 and counts[k] == 0 and n >= 3:
-            counts[k] = 1
-    counts[0] = n - counts[1] - counts[2]
-    if counts[0] < 1 and fractions[0] > 0:
-        raise GenomambaError(f"too few units ({n}) to split train/val/test {list(fractions)}")
-    out, pos = {}, 0
-    for name, c in zip(SPLIT_ORDER, counts):
-        for u in order[pos : pos + c]:
-            out[u] = name
-        pos += c
-    return out
+    @property
+    def test_frac(self) -> float:
+        return self.fractions[2]
 
 
 def assign_splits(table: pl.DataFrame, cfg: SplitConfig) -> pl.DataFrame:
-    """Add a ``split`` column by chromosome or block, then drop cross-split overlaps (train first)."""
-    rng = np.random.default_rng(cfg.seed)
+    """Add a ``split`` column by chromosome or block, then drop cross-split overlaps (train first).
+
+    Units (chromosomes or blocks) are dealt by ``genomamba.genome.splits`` weighted by their number of elements,
+    so the fractions are fractions of the table's rows, each held-out split within one unit of its target.
+    """
     chroms = table["chrom"].to_list()
-    centre = ((table["start"] + table["end"]) // 2).to_numpy()
     if cfg.split_by == "chromosome":
-        fixed = {c: "val" for c in cfg.val_chroms} | {c: "test" for c in cfg.test_chroms}
-        rest = sorted(set(chroms) - set(fixed))
-        if fixed:
-            mapping = fixed | {c: "train" for c in rest}
-        else:
-            if len(rest) < 3:
-                raise GenomambaError(
-                    f"split by chromosome needs >= 3 chromosomes, found {len(rest)}: use --split-by block"
-                )
-            mapping = _deal(rest, cfg.fractions, rng)
-        split = [mapping[c] for c in chroms]
+        keys: list = chroms
     else:
+        centre = ((table["start"] + table["end"]) // 2).to_numpy()
         keys = [(c, int(x) // cfg.block_size) for c, x in zip(chroms, centre)]
-        mapping = _deal(sorted(set(keys)), cfg.fractions, rng)
-        split = [mapping[k] for k in keys]
-    table = table.with_columns(pl.Series("split", split))
+    units = sorted(set(keys))
+    if cfg.val_chroms or cfg.test_chroms:
+        result = explicit_hold_out(units, cfg.val_chroms, cfg.test_chroms)
+    else:
+        wanted = 1 + (cfg.val_frac > 0) + (cfg.test_frac > 0)
+        if cfg.split_by == "chromosome" and len(units) < wanted:
+            raise GenomambaError(
+                f"split by chromosome needs >= {wanted} chromosomes, found {len(units)}: use --split-by block"
+            )
+        per_unit = Counter(keys)
+        result = hold_out([per_unit[u] for u in units], cfg.val_frac, cfg.test_frac, cfg.seed)
+    for split in result.empty:
+        log.warning("%s split is empty: %d %s unit(s) to deal", split, len(units), cfg.split_by)
+    mapping = label_map(units, result)
+    table = table.with_columns(pl.Series("split", [mapping[k] for k in keys]))
     return drop_cross_split_overlaps(table)
 
 
 def drop_cross_split_overlaps(table: pl.DataFrame) -> pl.DataFrame:
     """Drop elements overlapping an element of a more protected split (test > val > train)."""
-    rank = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    rank = {s: i for i, s in enumerate(SPLITS)}  # later = more protected
     keep = np.ones(table.height, dtype=bool)
     starts, ends = table["start"].to_numpy(), table["end"].to_numpy()
     ranks = np.array([rank[s] for s in table["split"].to_list()])

@@ -31,10 +31,10 @@ import polars as pl
 
 from genomamba.alphabet import N, encode, reverse_complement
 from genomamba.errors import GenomambaError
+from genomamba.genome.splits import SPLITS, hold_out
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -72,10 +72,9 @@ class DataConfig:
             raise ValueError(f"flank must be >= 0, got {self.flank}")
         if self.resplit is not None and self.resplit != "all" and self.resplit not in SPLIT_ALIASES:
             raise ValueError(f"resplit must be all|train|val|test, got {self.resplit!r}")
-        if len(self.resplit_fractions) != 3 or any(f < 0 for f in self.resplit_fractions):
-            raise ValueError("resplit_fractions must be three non-negative numbers (train, val, test)")
-        if not abs(sum(self.resplit_fractions) - 1.0) < 1e-6:
-            raise ValueError(f"resplit_fractions must sum to 1, got {self.resplit_fractions}")
+        fr = self.resplit_fractions
+        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0:
+            raise ValueError(f"resplit_fractions (train, val, test) must be >= 0, sum to 1, train > 0: {fr}")
 
 
 @dataclass
@@ -480,25 +479,18 @@ def load_labeled(cfg: DataConfig, *, require_labels: bool = True, default_split:
 
 
 def _resplit(split_arr: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """Re-deal the rows of ``cfg.resplit`` into train/val/test with a seeded permutation (exact fractions)."""
+    """Re-deal the rows of ``cfg.resplit`` into train/val/test by ``genomamba.genome.splits.hold_out`` (rows of
+    weight 1: val and test get ``floor(fraction * rows)`` rows each, train the rest)."""
     source = cfg.resplit if cfg.resplit == "all" else SPLIT_ALIASES[cfg.resplit]
     idx = np.flatnonzero(split_arr == source) if source != "all" else np.arange(split_arr.size)
     if idx.size == 0:
         raise GenomambaError(f"data.resplit={cfg.resplit}: that split has no rows", cfg.path)
-    rng = np.random.default_rng(cfg.split_seed)
-    perm = idx[rng.permutation(idx.size)]
-    bounds = np.round(np.cumsum(cfg.resplit_fractions) * idx.size).astype(int)
+    _, val_frac, test_frac = cfg.resplit_fractions
+    result = hold_out([1] * idx.size, val_frac, test_frac, cfg.split_seed)
     out = split_arr.copy()
-    out[perm[: bounds[0]]] = "train"
-    out[perm[bounds[0] : bounds[1]]] = "val"
-    out[perm[bounds[1] :]] = "test"
-    log.info(
-        "resplit %d rows of %s with seed %d into train/val/test = %s",
-        idx.size,
-        source,
-        cfg.split_seed,
-        [int(x) for x in np.diff(np.concatenate([[0], bounds]))],
-    )
+    out[idx] = result.labels
+    counts = [int(np.sum(out[idx] == s)) for s in SPLITS]
+    log.info("resplit %d rows of %s with seed %d into train/val/test = %s", idx.size, source, cfg.split_seed, counts)
     return out
 
 
