@@ -28,7 +28,7 @@ def _read_predictions(path: Path):
     import polars as pl
 
     from genomamba.errors import GenomambaError
-    from genomamba.finetune.datasets import read_table
+    from genomamba.finetune.tables import read_table
 
     meta_path = Path(f"{path}.json")
     if not meta_path.is_file():

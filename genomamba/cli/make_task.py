@@ -62,7 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genomamba.errors import GenomambaError
-    from genomamba.finetune import annotation as ann
+    from genomamba.finetune import task_table
+    from genomamba.finetune.gff import read_transcripts
+    from genomamba.finetune.promoters import PromoterTaskConfig, build_promoters
+    from genomamba.finetune.splice_sites import SpliceTaskConfig, build_splice_sites
     from genomamba.genome.fasta import Genome
     from genomamba.genome.registry import resolve_genome
 
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if gff is None:
         raise GenomambaError("no annotation: pass --annotation GFF (a FASTA path has none bundled)", args.genome)
     split_by = "chromosome" if (args.val_chroms or args.test_chroms) else args.split_by
-    split = ann.SplitConfig(
+    split = task_table.SplitConfig(
         split_by=split_by,
         block_size=args.block_size,
         fractions=tuple(args.fractions),
@@ -80,23 +83,21 @@ def run(args: argparse.Namespace) -> int:
         test_chroms=args.test_chroms,
     )
     genome = Genome(fasta)
-    transcripts = ann.read_transcripts(gff, tuple(t for t in args.transcript_types.split(",") if t))
+    transcripts = read_transcripts(gff, tuple(t for t in args.transcript_types.split(",") if t))
     if args.task == "promoters":
-        cfg = ann.PromoterTaskConfig(
+        cfg = PromoterTaskConfig(
             window=args.window or 300,
             background=args.background,
             negatives_per_positive=args.negatives_per_positive,
             seed=args.seed,
         )
-        table = ann.build_promoters(genome, transcripts, cfg, split)
+        table = build_promoters(genome, transcripts, cfg, split)
     else:
-        cfg = ann.SpliceTaskConfig(
-            window=args.window or 400, decoys_per_site=args.negatives_per_positive, seed=args.seed
-        )
-        table = ann.build_splice_sites(genome, transcripts, cfg, split)
-    summary = ann.task_summary(table)
+        cfg = SpliceTaskConfig(window=args.window or 400, decoys_per_site=args.negatives_per_positive, seed=args.seed)
+        table = build_splice_sites(genome, transcripts, cfg, split)
+    summary = task_table.task_summary(table)
     if summary["cross_split_overlaps"]:
         raise GenomambaError(f"internal: {summary['cross_split_overlaps']} cross-split overlaps remain", args.out)
-    ann.write_task(table, args.out)
+    task_table.write_task(table, args.out)
     print(json.dumps({"out": str(args.out), "fasta": str(fasta), "annotation": str(gff), **summary}))
     return 0
