@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genomamba.alphabet import reverse_complement
-from genomamba.finetune.datasets import LabeledData
 from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
+
+if TYPE_CHECKING:
+    from genomamba.finetune.datasets import LabeledData
 
 log = logging.getLogger(__name__)
 

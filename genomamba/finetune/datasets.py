@@ -23,55 +23,18 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from genomamba.alphabet import N, encode, reverse_complement
 from genomamba.errors import GenomambaError
+from genomamba.finetune.config import DataConfig
 from genomamba.finetune.labels import TaskKind, Where, encode_labels, missing_labels
 from genomamba.finetune.tables import TABLE_SUFFIXES, read_table, strip_gz
-from genomamba.genome.splits import SPLITS, hold_out
+from genomamba.genome.splits import SPLIT_ALIASES, SPLITS, hold_out
 
 log = logging.getLogger(__name__)
-
-SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "dev": "val",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "test": "test",
-}
-
-
-@dataclass
-class DataConfig:
-    """Where a labeled dataset is and how to read it (the ``data:`` section of a fine-tuning config)."""
-
-    path: str = ""
-    fasta: str | None = None  # FASTA path or bundled genome name: ``path`` is then an interval table
-    sequence_column: str = "sequence"
-    label_column: str = "label"
-    split_column: str = "split"
-    id_column: str | None = None  # row identifiers for predictions; default: "name" for intervals, else row number
-    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
-    classes: list[str] | None = None  # fixed class order (else sorted labels of the training split)
-    flank: int = 0  # bases of genomic context added on each side of an interval
-    resplit: str | None = None  # "train"|"val"|"test"|"all": re-deal these rows into train/val/test
-    resplit_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    split_seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.flank < 0:
-            raise ValueError(f"flank must be >= 0, got {self.flank}")
-        if self.resplit is not None and self.resplit != "all" and self.resplit not in SPLIT_ALIASES:
-            raise ValueError(f"resplit must be all|train|val|test, got {self.resplit!r}")
-        fr = self.resplit_fractions
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0:
-            raise ValueError(f"resplit_fractions (train, val, test) must be >= 0, sum to 1, train > 0: {fr}")
 
 
 @dataclass

@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "val", "test")  # later = more protected when a caller resolves overlaps
 HELD_OUT = ("val", "test")
+# split names found in input tables and file names, normalised to SPLITS
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "dev": "val",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
 
 K = TypeVar("K", bound=Hashable)
 

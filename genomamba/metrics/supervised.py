@@ -135,6 +135,15 @@ def write_metrics(json_path: str | os.PathLike, tsv_path: str | os.PathLike | No
         tmp.write_text("\n".join(lines) + "\n")
 
 
+def result_lines(record: dict) -> list[str]:
+    """One line per ``results`` entry: ``<model> <split>: <metric> <value>, ...`` (defined float metrics only)."""
+    return [
+        f"{r['model']} {r['split']}: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
+        for r in record["results"]
+    ]
+
+
 def plot_curves(
     labels: np.ndarray,
     scores: np.ndarray,
@@ -198,5 +207,6 @@ __all__ = [
     "compute_metrics",
     "primary_value",
     "write_metrics",
+    "result_lines",
     "plot_curves",
 ]

@@ -16,8 +16,12 @@ import torch
 
 from genomamba.alphabet import PAD, encode
 from genomamba.cli import main
-from genomamba.finetune import module as ft
+from genomamba.finetune.config import load_finetune_config
 from genomamba.finetune.datasets import load_labeled
+from genomamba.finetune.evaluate import evaluate_with_baseline
+from genomamba.finetune.module import build_network
+from genomamba.finetune.predict import predict_tokens
+from genomamba.finetune.run import finetune
 from genomamba.model import GenomambaForSequence, GenomambaModel, HeadConfig, ModelConfig
 from genomamba.model.batching import pad_batch
 
@@ -51,7 +55,7 @@ def test_prediction_does_not_depend_on_padding(pooling, strands, fusion):
     with torch.no_grad():
         alone = net(pad_batch([short]))[0]
         padded = net(pad_batch([short, *others]))[0]  # 23 pads after the short sequence
-        scores = ft.predict_tokens(net, "multiclass", [others[0], short, others[1]], batch_size=3)
+        scores = predict_tokens(net, "multiclass", [others[0], short, others[1]], batch_size=3)
     assert torch.allclose(alone, padded, atol=1e-5), (alone, padded)
     assert np.allclose(scores[1], torch.softmax(alone, 0).numpy(), atol=1e-5)
 
@@ -109,7 +113,7 @@ def test_pretrained_init_and_frozen_backbone(motif_dir, micro_model, tmp_path):
     torch.manual_seed(1)
     lm = GenomambaModel(ModelConfig(d_model=8, n_layer=1, d_state=4, fusion="layer", backend="ref"))
     lm.save_pretrained(tmp_path / "lm")
-    cfg = ft.load_finetune_config(
+    cfg = load_finetune_config(
         None,
         [
             f"data.path={motif_dir}",
@@ -120,13 +124,11 @@ def test_pretrained_init_and_frozen_backbone(motif_dir, micro_model, tmp_path):
         ],
     )
     data = load_labeled(cfg.data)
-    result = ft.finetune(cfg, data)
+    result = finetune(cfg, data)
     before = lm.state_dict()
     after = result.net.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # pretrained weights loaded and kept frozen
-    scratch = ft.build_network(
-        ft.load_finetune_config(None, [f"pretrained={tmp_path / 'lm'}", "from_scratch=true"]), data
-    )
+    scratch = build_network(load_finetune_config(None, [f"pretrained={tmp_path / 'lm'}", "from_scratch=true"]), data)
     assert scratch.model.config.d_model == 8  # same architecture ...
     assert not torch.equal(scratch.model.state_dict()["backbone.embedding.weight"], before["backbone.embedding.weight"])
 
@@ -138,16 +140,16 @@ def test_regression_finetune(tmp_path, micro_model):
         for i in range(60)
     ]
     write_csv(tmp_path / "r.csv", rows, header=("sequence", "label", "split"))
-    cfg = ft.load_finetune_config(
+    cfg = load_finetune_config(
         None, [f"data.path={tmp_path / 'r.csv'}", f"model_config={micro_model}", "train.max_epochs=2", "optim.lr=0.01"]
     )
     data = load_labeled(cfg.data)
-    result = ft.finetune(cfg, data)
-    record = ft.evaluate_with_baseline(cfg, data, result)
+    result = finetune(cfg, data)
+    record = evaluate_with_baseline(cfg, data, result)
     assert record["task"] == "regression" and record["primary_metric"] == "spearman"
     test = [r for r in record["results"] if r["model"] == "finetuned" and r["split"] == "test"][0]["metrics"]
     assert set(test) >= {"spearman", "pearson", "r2"}
-    preds = ft.predict_tokens(
+    preds = predict_tokens(
         result.net, "regression", data.splits["test"].tokens, 8, result.target_mean, result.target_std
     )
     assert preds.shape == (20,) and np.isfinite(preds).all()
