@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import bisect
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from genomamba.errors import GenomambaError
 from genomamba.finetune.gff import Transcript
-from genomamba.finetune.task_table import SplitConfig, assign_splits, oriented_window
+from genomamba.finetune.task_config import PromoterTaskConfig, SplitConfig
+from genomamba.finetune.task_table import assign_splits, oriented_window
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +27,6 @@ def _gc_prefix(seq: str) -> tuple[np.ndarray, np.ndarray]:
     gc = (raw == ord("G")) | (raw == ord("C"))
     acgt = gc | (raw == ord("A")) | (raw == ord("T"))
     return np.concatenate([[0], np.cumsum(gc)]), np.concatenate([[0], np.cumsum(~acgt)])
-
-
-@dataclass
-class PromoterTaskConfig:
-    window: int = 300
-    background: str = "gc-matched"  # gc-matched | intergenic (gc-matched, outside transcripts) | random
-    negatives_per_positive: float = 1.0
-    min_tss_distance: int = 50  # TSSs closer than this on the same strand are one positive
-    exclusion: int = 500  # background windows keep this far from every TSS window
-    max_n_fraction: float = 0.1
-    gc_bins: int = 10
-    seed: int = 0
 
 
 def _sample_background(
@@ -102,8 +90,6 @@ def _sample_background(
 
 def build_promoters(genome, transcripts: list[Transcript], cfg: PromoterTaskConfig, split: SplitConfig) -> pl.DataFrame:
     """TSS-centred windows (label ``promoter``) vs background windows (label ``background``), split."""
-    if cfg.window < 2:
-        raise GenomambaError(f"window must be >= 2, got {cfg.window}")
     rng = np.random.default_rng(cfg.seed)
     rows = []
     seen: dict[tuple[str, str], list[int]] = {}
@@ -129,8 +115,6 @@ def build_promoters(genome, transcripts: list[Transcript], cfg: PromoterTaskConf
         for t in transcripts:
             chrom = genome.resolve(t.chrom)
             blocked[chrom][t.start : t.end] = True
-    elif cfg.background not in ("gc-matched", "random"):
-        raise GenomambaError(f"background must be gc-matched, intergenic or random, got {cfg.background!r}")
     chroms = sorted({r[0] for r in rows})
     n_neg = int(round(cfg.negatives_per_positive * len(rows)))
     negatives = _sample_background(

@@ -7,25 +7,16 @@ matches inside transcripts that are at least ``exclusion`` bases from every anno
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from genomamba.errors import GenomambaError
 from genomamba.finetune.gff import Transcript
-from genomamba.finetune.task_table import SplitConfig, assign_splits, oriented_window
+from genomamba.finetune.task_config import SpliceTaskConfig, SplitConfig
+from genomamba.finetune.task_table import assign_splits, oriented_window
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SpliceTaskConfig:
-    window: int = 400
-    decoys_per_site: float = 1.0  # decoys per (donor + acceptor) / 2
-    exclusion: int = 20  # decoys keep this far from every annotated splice site
-    min_intron: int = 4
-    seed: int = 0
 
 
 def splice_sites(transcripts: list[Transcript], min_intron: int = 4) -> set[tuple[str, int, str, str]]:

@@ -12,17 +12,14 @@ test). ``check_split_overlap`` verifies the result.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from genomamba.errors import GenomambaError
+from genomamba.finetune.task_config import SplitConfig
 from genomamba.genome.splits import SPLITS, explicit_hold_out, hold_out, label_map
 
 log = logging.getLogger(__name__)
@@ -34,38 +31,6 @@ def oriented_window(site: int, strand: str, width: int) -> tuple[int, int]:
     if strand == "+":
         return site - up, site - up + width
     return site + up + 1 - width, site + up + 1
-
-
-@dataclass
-class SplitConfig:
-    """How task elements are dealt to train/val/test: whole chromosomes or chromosome blocks (the block holding
-    each window centre), by fractions of the elements or by explicit held-out chromosomes."""
-
-    split_by: Literal["block", "chromosome"] = "block"
-    block_size: int = 20000  # bp per block (split_by=block)
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test share of the elements
-    seed: int = 0
-    val_chroms: tuple[str, ...] = ()  # split_by=chromosome: explicit held-out chromosomes (fractions ignored)
-    test_chroms: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.split_by not in ("block", "chromosome"):
-            raise ValueError(f"split_by must be block or chromosome, got {self.split_by!r}")
-        if self.block_size < 1:
-            raise ValueError(f"block_size must be >= 1, got {self.block_size}")
-        fr = tuple(self.fractions)
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6 or fr[0] <= 0:
-            raise ValueError(f"split fractions must be 3 numbers >= 0 summing to 1, train > 0: {list(fr)}")
-        if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
-            raise ValueError("val_chroms/test_chroms need split_by=chromosome")
-
-    @property
-    def val_frac(self) -> float:
-        return self.fractions[1]
-
-    @property
-    def test_frac(self) -> float:
-        return self.fractions[2]
 
 
 def assign_splits(table: pl.DataFrame, cfg: SplitConfig) -> pl.DataFrame:
@@ -136,21 +101,6 @@ def check_split_overlap(table: pl.DataFrame) -> int:
                 n += sp[i] != sp[j]
                 j += 1
     return n
-
-
-def write_task(table: pl.DataFrame, out: str | Path) -> None:
-    """Write a task table atomically: Parquet for ``.parquet``, else TSV (gzip for ``.gz``)."""
-    from genomamba.atomic import atomic_file
-
-    out = Path(out)
-    with atomic_file(out) as tmp:
-        if out.name.endswith(".parquet"):
-            table.write_parquet(tmp)
-        elif out.name.endswith(".gz"):
-            with gzip.open(tmp, "wb") as fh:
-                table.write_csv(fh, separator="\t")
-        else:
-            table.write_csv(tmp, separator="\t")
 
 
 def task_summary(table: pl.DataFrame) -> dict:

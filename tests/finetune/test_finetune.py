@@ -176,3 +176,10 @@ def test_cli_errors_are_one_line(tmp_path, motif_config):
     assert proc.returncode == 2 and "unknown key(s) train.nonsense" in proc.stderr
     proc = cli("predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.tsv"))
     assert proc.returncode == 2 and proc.stderr.startswith("genomamba predict: ")
+    # the output name is checked before the checkpoint is even looked at
+    proc = cli("predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.csv"))
+    assert proc.returncode == 2 and f"{tmp_path / 'p.csv'}: unknown table extension" in proc.stderr
+    proc = cli(
+        "predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.tsv"), "--batch-size", "0"
+    )
+    assert proc.returncode == 2 and "batch_size must be >= 1" in proc.stderr
