@@ -36,6 +36,8 @@ class KmerBaselineConfig:
             raise ValueError(f"k_values must be non-empty, each in 1..8, got {self.k_values}")
         if not self.strengths or any(s <= 0 for s in self.strengths):
             raise ValueError("strengths must be positive")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
 
 
 def kmer_counts(tokens: list[np.ndarray], k: int) -> np.ndarray:

@@ -37,6 +37,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.flank < 0:
             raise ValueError(f"flank must be >= 0, got {self.flank}")
+        if self.classes is not None and (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)):
+            raise ValueError(f"classes must name at least 2 distinct classes, got {self.classes}")
         if self.resplit is not None and self.resplit != "all" and self.resplit not in SPLIT_ALIASES:
             raise ValueError(f"resplit must be all|train|val|test, got {self.resplit!r}")
         fr = self.resplit_fractions

@@ -36,8 +36,13 @@ class DataConfig:
     pin_memory: bool = False
 
     def __post_init__(self) -> None:
-        if self.seq_len < 1 or self.tokens_per_micro_batch < 1:
-            raise ValueError("seq_len and tokens_per_micro_batch must be >= 1")
+        for name in ("seq_len", "tokens_per_micro_batch", "max_eval_tiles"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_seq_len is not None and self.eval_seq_len < 1:
+            raise ValueError(f"data.eval_seq_len must be >= 1 (or null: seq_len), got {self.eval_seq_len}")
+        if self.num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {self.num_workers}")
         if not 0.0 <= self.softmask_weight <= 1.0:
             raise ValueError(f"softmask_weight {self.softmask_weight} is not in [0, 1]")
         if not 0.0 < self.mlm_probability < 1.0:
@@ -88,12 +93,14 @@ class TrainerConfig:
     threads: int | None = None  # torch intra-op threads per process; None: leave torch's default
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "accumulate_grad_batches", "devices", "num_nodes"):
+        counts = ("max_steps", "accumulate_grad_batches", "devices", "num_nodes")
+        for name in (*counts, "val_every_steps", "ckpt_every_steps", "log_every_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("val_every_steps", "ckpt_every_steps", "log_every_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+                raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
+        if self.max_time_minutes is not None and self.max_time_minutes <= 0:
+            raise ValueError(f"trainer.max_time_minutes must be > 0 (or null), got {self.max_time_minutes}")
 
 
 @dataclass

@@ -183,3 +183,27 @@ def test_cli_errors_are_one_line(tmp_path, motif_config):
         "predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.tsv"), "--batch-size", "0"
     )
     assert proc.returncode == 2 and "batch_size must be >= 1" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
+        ("train.max_steps=0", "train.max_steps must be >= 1"),
+        ("train.max_time_minutes=0", "train.max_time_minutes must be > 0"),
+        ("train.class_weights=[1.0, 0.0]", "train.class_weights must be > 0"),
+        ("head.dropout=1.0", "head.dropout must be in [0, 1)"),
+        ("optim.lr=0", "learning rates must be > 0"),
+        ("kmer.max_iter=0", "max_iter must be >= 1"),
+        ("data.flank=-1", "flank must be >= 0"),
+        ("data.classes=[a]", "at least 2 distinct classes"),
+        ("data.resplit_fractions=[0.0, 0.5, 0.5]", "train > 0"),
+        ("model.d_model=8", "either pretrained or model overrides"),
+    ],
+)
+def test_config_ranges_are_one_line_errors(override, problem):
+    from genomamba.errors import GenomambaError
+
+    with pytest.raises(GenomambaError) as err:
+        load_finetune_config(None, ["pretrained=somewhere", override])
+    assert problem in err.value.problem and "\n" not in err.value.render()
