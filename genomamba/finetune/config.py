@@ -149,8 +149,12 @@ class FinetuneConfig:
 def load_finetune_config(
     path: str | os.PathLike | None = None, overrides: list[str] = (), flags: dict[str, Any] | None = None
 ) -> FinetuneConfig:
-    """YAML file < ``key=value`` overrides < typed flag values, checked once (``genomamba.config.load_config``)."""
-    return load_config(FinetuneConfig, path, overrides, flags)
+    """YAML file < ``key=value`` overrides < typed flag values, checked once (``genomamba.config.load_config``);
+    without ``pretrained`` the architecture is resolved too, so a bad model_config or model field fails here."""
+    cfg = load_config(FinetuneConfig, path, overrides, flags)
+    if cfg.pretrained is None:
+        cfg.scratch_model()
+    return cfg
 
 
 @dataclass

@@ -13,6 +13,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from genomamba.atomic import atomic_file
 from genomamba.pretrain.config import PretrainConfig
+from genomamba.pretrain.data import PretrainDataModule
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Export(pl.Callback):
     """Self-describing model exports into ``out``: ``best`` by val bits/base, and ``last`` at every Lightning
     checkpoint. At fit start (rank 0) it also computes the k-mer baselines, kept in ``self.baselines``."""
 
-    def __init__(self, cfg: PretrainConfig, out: Path, dm):
+    def __init__(self, cfg: PretrainConfig, out: Path, dm: PretrainDataModule):
         self.cfg, self.out, self.dm = cfg, out, dm
         self.baselines: dict | None = None
 

@@ -10,10 +10,14 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genomamba.atomic import atomic_file, file_digest
 from genomamba.config import to_dict
 from genomamba.pretrain.config import PretrainConfig
+
+if TYPE_CHECKING:
+    from genomamba.pretrain.data import PretrainDataModule
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ def data_checksums(root: Path) -> dict:
     return out
 
 
-def _baseline_key(dm, cfg: PretrainConfig) -> str:
+def _baseline_key(dm: PretrainDataModule, cfg: PretrainConfig) -> str:
     """Identifies the tiles, their length, the baseline settings and the genome size the cache was made for."""
     return hashlib.md5(
         json.dumps(
@@ -52,7 +56,7 @@ def _baseline_key(dm, cfg: PretrainConfig) -> str:
     ).hexdigest()
 
 
-def compute_baselines(dm, cfg: PretrainConfig, out: Path) -> dict:
+def compute_baselines(dm: PretrainDataModule, cfg: PretrainConfig, out: Path) -> dict:
     """k-mer baselines on exactly the val/test tiles; cached in OUT/baselines.json (keyed by tiles + config)."""
     from genomamba.baselines.kmer import evaluate_baselines
 

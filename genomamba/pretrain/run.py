@@ -20,6 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import yaml
@@ -29,6 +30,9 @@ from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
 from genomamba.pretrain.config import PretrainConfig, TrainerConfig
+
+if TYPE_CHECKING:
+    from genomamba.pretrain.data import PretrainDataModule
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +246,9 @@ def run_pretraining(
     return _write_summary(cfg, model_cfg, dm, export.baselines, run, out)
 
 
-def _write_summary(cfg: PretrainConfig, model_cfg: ModelConfig, dm, baselines: dict | None, run: dict, out: Path):
+def _write_summary(
+    cfg: PretrainConfig, model_cfg: ModelConfig, dm: PretrainDataModule, baselines: dict | None, run: dict, out: Path
+) -> dict:
     """OUT/summary.json: config, data, the run's facts and bits/base, the baselines and the comparison with them
     (baselines computed now if the fit-start export did not)."""
     from genomamba.pretrain.report import comparisons, compute_baselines, data_checksums, write_json

@@ -207,3 +207,11 @@ def test_config_ranges_are_one_line_errors(override, problem):
     with pytest.raises(GenomambaError) as err:
         load_finetune_config(None, ["pretrained=somewhere", override])
     assert problem in err.value.problem and "\n" not in err.value.render()
+
+
+def test_scratch_architecture_is_checked_at_load():
+    from genomamba.errors import GenomambaError
+
+    with pytest.raises(GenomambaError, match="unknown key\\(s\\) model.d_modle"):
+        load_finetune_config(None, ["model.d_modle=8"])
+    assert load_finetune_config(None, ["model.d_model=8"]).scratch_model().d_model == 8
