@@ -6,10 +6,9 @@ import argparse
 
 from genomamba.backends import BACKENDS
 
-_FLAGS = (
-    "checkpoint", "out", "split", "input", "fasta", "flank", "sequence_column", "label_column", "batch_size",
-    "strands", "backend",
-)  # fmt: skip
+# PredictConfig fields that are flags of the same name; unset flags keep the dataclass defaults
+_FLAGS = ("checkpoint", "out", "split", "input", "fasta", "flank", "sequence_column", "label_column")
+_FLAGS += ("batch_size", "strands", "backend")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

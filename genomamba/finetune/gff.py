@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,22 +58,21 @@ def _attributes(text: str, gtf: bool) -> dict[str, str]:
     return out
 
 
-def read_transcripts(
-    path: str | Path, transcript_types: tuple[str, ...] = DEFAULT_TRANSCRIPT_TYPES
-) -> list[Transcript]:
-    """Transcripts (with exons) from GFF3 or GTF (gzip allowed); format decided by the attribute syntax.
+_STRANDS = ("+", "-")  # unstranded transcripts have no defined TSS or splice orientation
 
-    GFF3: features whose type is in ``transcript_types`` (ID, Parent = gene), exons by Parent.
-    GTF: ``transcript`` lines when present, else spans derived from the exons of each transcript_id.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise GenomambaError("annotation file not found", path)
-    transcripts: dict[str, Transcript] = {}
-    exons: dict[str, list[tuple[int, int]]] = {}
-    exon_meta: dict[str, tuple[str, str, str]] = {}
-    gtf: bool | None = None
-    wanted = set(transcript_types)
+
+@dataclass
+class _Feature:
+    chrom: str
+    type: str
+    start: int  # 0-based half-open
+    end: int
+    strand: str
+    attributes: str
+
+
+def _features(path: Path) -> Iterator[_Feature]:
+    """The feature lines of a GFF3/GTF file (up to a ``##FASTA`` section), checked and converted to 0-based."""
     with _open_text(path) as fh:
         try:
             lines = list(fh)
@@ -93,36 +93,68 @@ def read_transcripts(
         start, end = int(start_s) - 1, int(end_s)  # 1-based closed -> 0-based half-open
         if start < 0 or end <= start:
             raise GenomambaError(f"invalid feature span {start_s}..{end_s}", path, where)
-        if gtf is None:
-            gtf = "=" not in attr_text.split(";")[0]
-        attrs = _attributes(attr_text, gtf)
-        if gtf:
-            tid = attrs.get("transcript_id")
-            if tid is None:
-                continue
-            if ftype == "exon":
-                exons.setdefault(tid, []).append((start, end))
-                exon_meta[tid] = (chrom, strand, attrs.get("gene_id", tid))
-            elif ftype in wanted and strand in "+-":
-                transcripts[tid] = Transcript(tid, attrs.get("gene_id", tid), chrom, start, end, strand)
-        elif ftype in wanted:
-            if strand not in ("+", "-"):
-                continue  # unstranded transcripts have no defined TSS or splice orientation
-            tid = attrs.get("ID") or f"{chrom}:{start}-{end}{strand}"
-            transcripts[tid] = Transcript(tid, attrs.get("Parent", tid), chrom, start, end, strand)
-        elif ftype == "exon":
+        yield _Feature(chrom, ftype, start, end, strand, attr_text)
+
+
+@dataclass
+class _Annotation:
+    """Transcripts by id and exons by transcript id, as the features come in."""
+
+    wanted: set[str]
+    transcripts: dict[str, Transcript] = field(default_factory=dict)
+    exons: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    exon_meta: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # GTF: chrom, strand, gene
+
+    def add_gtf(self, f: _Feature, attrs: dict[str, str]) -> None:
+        tid = attrs.get("transcript_id")
+        if tid is None:
+            return
+        if f.type == "exon":
+            self.exons.setdefault(tid, []).append((f.start, f.end))
+            self.exon_meta[tid] = (f.chrom, f.strand, attrs.get("gene_id", tid))
+        elif f.type in self.wanted and f.strand in _STRANDS:
+            self.transcripts[tid] = Transcript(tid, attrs.get("gene_id", tid), f.chrom, f.start, f.end, f.strand)
+
+    def add_gff3(self, f: _Feature, attrs: dict[str, str]) -> None:
+        if f.type in self.wanted and f.strand in _STRANDS:
+            tid = attrs.get("ID") or f"{f.chrom}:{f.start}-{f.end}{f.strand}"
+            self.transcripts[tid] = Transcript(tid, attrs.get("Parent", tid), f.chrom, f.start, f.end, f.strand)
+        elif f.type == "exon":
             for parent in attrs.get("Parent", "").split(","):
                 if parent:
-                    exons.setdefault(parent, []).append((start, end))
+                    self.exons.setdefault(parent, []).append((f.start, f.end))
+
+    def gtf_spans_from_exons(self) -> None:
+        """GTF without ``transcript`` lines: a transcript spans its exons."""
+        for tid, ex in self.exons.items():
+            chrom, strand, gene = self.exon_meta[tid]
+            if tid not in self.transcripts and strand in _STRANDS:
+                lo, hi = min(s for s, _ in ex), max(e for _, e in ex)
+                self.transcripts[tid] = Transcript(tid, gene, chrom, lo, hi, strand)
+
+
+def read_transcripts(
+    path: str | Path, transcript_types: tuple[str, ...] = DEFAULT_TRANSCRIPT_TYPES
+) -> list[Transcript]:
+    """Transcripts (with exons) from GFF3 or GTF (gzip allowed); format decided by the attribute syntax.
+
+    GFF3: features whose type is in ``transcript_types`` (ID, Parent = gene), exons by Parent.
+    GTF: ``transcript`` lines when present, else spans derived from the exons of each transcript_id.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenomambaError("annotation file not found", path)
+    found = _Annotation(set(transcript_types))
+    gtf: bool | None = None
+    for feature in _features(path):
+        if gtf is None:
+            gtf = "=" not in feature.attributes.split(";")[0]
+        attrs = _attributes(feature.attributes, gtf)
+        (found.add_gtf if gtf else found.add_gff3)(feature, attrs)
     if gtf:
-        for tid, ex in exons.items():
-            if tid not in transcripts:
-                chrom, strand, gene = exon_meta[tid]
-                if strand in ("+", "-"):
-                    lo, hi = min(s for s, _ in ex), max(e for _, e in ex)
-                    transcripts[tid] = Transcript(tid, gene, chrom, lo, hi, strand)
-    for tid, t in transcripts.items():
-        t.exons = sorted(exons.get(tid, []))
-    if not transcripts:
+        found.gtf_spans_from_exons()
+    for tid, t in found.transcripts.items():
+        t.exons = sorted(found.exons.get(tid, []))
+    if not found.transcripts:
         raise GenomambaError(f"no transcripts of type {', '.join(transcript_types)} found", path)
-    return list(transcripts.values())
+    return list(found.transcripts.values())
