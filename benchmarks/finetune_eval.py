@@ -41,14 +41,16 @@ log = logging.getLogger("finetune_eval")
 
 def run_one(config: Path | None, overrides: list[str]) -> dict:
     """Fine-tune + k-mer baseline exactly as `genomamba finetune` does; return its metrics record."""
-    from genomamba.finetune import module as ft
+    from genomamba.finetune.config import load_finetune_config
     from genomamba.finetune.datasets import load_labeled
+    from genomamba.finetune.evaluate import evaluate_with_baseline
+    from genomamba.finetune.run import finetune
 
-    cfg = ft.load_finetune_config(config, overrides)
+    cfg = load_finetune_config(config, overrides)
     data = load_labeled(cfg.data)
     t0 = time.perf_counter()
-    result = ft.finetune(cfg, data)
-    record = ft.evaluate_with_baseline(cfg, data, result, config=str(config or ""))
+    result = finetune(cfg, data)
+    record = evaluate_with_baseline(cfg, data, result, config=str(config or ""))
     record["wall_seconds"] = round(time.perf_counter() - t0, 1)
     record["overrides"] = overrides
     return record

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def worker(config: str, length: int, steps: int, device: str, threads: int) -> dict:
     import torch
 
+    from genomamba.config import to_dict
     from genomamba.model import ModelConfig
     from genomamba.optim import OptimConfig, build_optimizer
     from genomamba.pretrain.module import PretrainModule
@@ -38,7 +39,7 @@ def worker(config: str, length: int, steps: int, device: str, threads: int) -> d
     # activation checkpointing at long lengths, as the pretraining configs would set it
     model_cfg.checkpointing = model_cfg.checkpointing or length >= 65536
     module = PretrainModule(
-        model_cfg.__dict__,
+        to_dict(model_cfg),
         {},
         {"seq_len": length, "tokens_per_micro_batch": length},
         max_steps=steps + 1,

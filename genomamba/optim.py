@@ -26,6 +26,10 @@ class OptimConfig:
             raise ValueError("need lr > 0, weight_decay >= 0, warmup_steps >= 0, grad_clip >= 0")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio {self.min_lr_ratio} is not in [0, 1]")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {self.beta1} and {self.beta2}")
+        if self.eps <= 0:
+            raise ValueError(f"eps must be > 0, got {self.eps}")
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

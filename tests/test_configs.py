@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from genomamba.config import load_config
-from genomamba.finetune.module import load_finetune_config
+from genomamba.finetune.config import load_finetune_config
 from genomamba.model import ModelConfig
-from genomamba.pretrain.run import load_pretrain_config
+from genomamba.pretrain.config import load_pretrain_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genomamba.alphabet import reverse_complement
-from genomamba.finetune.datasets import LabeledData
 from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    from genomamba.finetune.datasets import LabeledData
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,8 @@ class KmerBaselineConfig:
             raise ValueError(f"k_values must be non-empty, each in 1..8, got {self.k_values}")
         if not self.strengths or any(s <= 0 for s in self.strengths):
             raise ValueError("strengths must be positive")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
 
 
 def kmer_counts(tokens: list[np.ndarray], k: int) -> np.ndarray:
@@ -73,21 +81,24 @@ def kmer_features(tokens: list[np.ndarray], cfg: KmerBaselineConfig) -> np.ndarr
 
 @dataclass
 class BaselineResult:
+    """The fitted baseline: its regularisation strength, the scores and metrics of every split, and what
+    ``score`` needs to score new sequences."""
+
     strength: float
     val_metrics: dict
     scores: dict[str, np.ndarray]  # split -> P(positive) (n,), class probs (n, K) or predictions (n,)
     metrics: dict[str, dict]  # split -> metrics
-    task: str = "binary"
-    cfg: KmerBaselineConfig | None = None
-    scaler: object = None
-    model: object = None
+    task: str
+    cfg: KmerBaselineConfig
+    scaler: StandardScaler
+    model: LogisticRegression | Ridge
 
     def score(self, tokens: list[np.ndarray]) -> np.ndarray:
         """Scores of the fitted baseline for new token arrays (same layout as ``scores``)."""
         return _score(self.task, self.model, self.scaler.transform(kmer_features(tokens, self.cfg)))
 
 
-def _fit(task: str, strength: float, x: np.ndarray, y: np.ndarray, max_iter: int):
+def _fit(task: str, strength: float, x: np.ndarray, y: np.ndarray, max_iter: int) -> LogisticRegression | Ridge:
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if task == "regression":

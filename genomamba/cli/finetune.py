@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# flag -> FinetuneConfig key; unset flags fall back to --config, then to the dataclass defaults
+_FLAGS = {"pretrained": "pretrained", "from_scratch": "from_scratch", "data": "data.path", "fasta": "data.fasta"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--from-scratch",
         action="store_true",
+        default=None,
         help="fresh weights (with --pretrained: the same architecture, for comparison)",
     )
     p.add_argument("--data", metavar="PATH", help="dataset path (overrides data.path)")
@@ -31,55 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import shutil
 
-    import yaml
+    from genomamba.config import flag_values
+    from genomamba.finetune.config import load_finetune_config
+    from genomamba.finetune.run import run_finetune
+    from genomamba.metrics.supervised import result_lines
 
-    from genomamba.atomic import atomic_dir
-    from genomamba.config import to_dict
-    from genomamba.finetune import module as ft
-    from genomamba.finetune.datasets import describe_source, load_labeled
-    from genomamba.metrics.supervised import write_metrics
-
-    overrides = list(args.overrides)
-    if args.pretrained:
-        overrides.append(f"pretrained={args.pretrained}")
-    if args.from_scratch:
-        overrides.append("from_scratch=true")
-    if args.data:
-        overrides.append(f"data.path={args.data}")
-    if args.fasta:
-        overrides.append(f"data.fasta={args.fasta}")
-    cfg = ft.load_finetune_config(args.config, overrides)
-    data = load_labeled(cfg.data)
-    data.split("train"), data.split("val")  # fail fast on empty splits, before any training
-    with atomic_dir(args.out) as tmp:
-        result = ft.finetune(cfg, data, log_dir=str(tmp / "logs"))
-        extra = ft.checkpoint_extra(cfg, data, result, str(args.config) if args.config else None)
-        result.net.save_pretrained(tmp / ".checkpoint", extra=extra)
-        for f in (tmp / ".checkpoint").iterdir():
-            shutil.move(str(f), tmp / f.name)
-        (tmp / ".checkpoint").rmdir()
-        (tmp / "finetune.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        record = ft.evaluate_with_baseline(
-            cfg, data, result, checkpoint=str(args.out), config=str(args.config) if args.config else ""
-        )
-        write_metrics(tmp / "metrics.json", tmp / "metrics.tsv", record)
-    lines = [
-        f"{r['model']} {r['split']}: "
-        + ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
-        for r in record["results"]
-    ]
-    print(
-        json.dumps(
-            {
-                "out": str(args.out),
-                "dataset": describe_source(cfg.data),
-                "task": data.task,
-                "best_epoch": result.best_epoch,
-                "train_seconds": round(result.seconds, 1),
-            }
-        )
-    )
-    print("\n".join(lines))
+    cfg = load_finetune_config(args.config, args.overrides, flag_values(args, _FLAGS))
+    record = run_finetune(cfg, args.out, str(args.config) if args.config else None)
+    summary = {key: record[key] for key in ("dataset", "task", "best_epoch")}
+    print(json.dumps({"out": str(args.out), **summary, "train_seconds": round(record["train_seconds"], 1)}))
+    print("\n".join(result_lines(record)))
     return 0

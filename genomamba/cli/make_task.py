@@ -3,100 +3,119 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+from typing import get_args, get_type_hints
+
+# flag -> MakeTaskConfig key; unset flags keep the dataclass defaults (--seed seeds the split and the task)
+_FLAGS = {
+    "task": "task",
+    "genome": "genome",
+    "out": "out",
+    "annotation": "annotation",
+    "transcript_types": "transcript_types",
+    "split_by": "split.split_by",
+    "block_size": "split.block_size",
+    "fractions": "split.fractions",
+    "val_chroms": "split.val_chroms",
+    "test_chroms": "split.test_chroms",
+    "seed": "split.seed",
+}
+_PROMOTER_FLAGS = {
+    "window": "promoters.window",
+    "seed": "promoters.seed",
+    "background": "promoters.background",
+    "negatives_per_positive": "promoters.negatives_per_positive",
+}
+_SPLICE_FLAGS = {
+    "window": "splice_sites.window",
+    "seed": "splice_sites.seed",
+    "negatives_per_positive": "splice_sites.decoys_per_site",
+}
 
 
-def _chroms(text: str) -> tuple[str, ...]:
-    return tuple(c for c in text.split(",") if c)
+def _names(text: str) -> list[str]:
+    return [c for c in text.split(",") if c]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    # light imports; the help shows the dataclasses' own defaults
+    from genomamba.finetune.task_config import MakeTaskConfig, PromoterTaskConfig, SpliceTaskConfig, SplitConfig
+
+    s, pr, sp = SplitConfig(), PromoterTaskConfig(), SpliceTaskConfig()
+    types = ",".join(MakeTaskConfig(task="promoters", genome="", out="").transcript_types)
     p = sub.add_parser(
         "make-task",
         help="build a labeled interval task (promoters, splice sites) from a GFF3/GTF annotation",
         description="Derive labeled windows from an annotation and write chrom, start, end (0-based half-open), "
-        "strand, name, label, split as TSV (Parquet for .parquet). Windows are oriented (reverse-complemented on "
-        "'-') with the site at offset window//2. Splits are by chromosome or chromosome block; elements "
-        "overlapping an element of a more protected split are dropped, so no test element overlaps a training one. "
-        "Fine-tune on it with data.path=<out> data.fasta=<genome>.",
+        "strand, name, label, split as TSV (.tsv, .tsv.gz) or Parquet (.parquet). Windows are oriented "
+        "(reverse-complemented on '-') with the site at offset window//2. Splits are by chromosome or chromosome "
+        "block; elements overlapping an element of a more protected split are dropped, so no test element "
+        "overlaps a training one. Fine-tune on it with data.path=<out> data.fasta=<genome>.",
     )
-    p.add_argument("task", choices=("promoters", "splice-sites"))
+    p.add_argument("task", choices=get_args(get_type_hints(MakeTaskConfig)["task"]))
     p.add_argument(
         "--genome",
         metavar="NAME_OR_FASTA",
         required=True,
         help="bundled genome name (its annotation is used unless --annotation) or a FASTA path",
     )
-    p.add_argument("--annotation", type=Path, metavar="GFF", help="GFF3/GTF (gzip allowed)")
-    p.add_argument("--out", required=True, type=Path, metavar="TSV", help="output table (.tsv, .tsv.gz, .parquet)")
-    p.add_argument("--window", type=int, help="window length (default 300 promoters, 400 splice sites)")
+    p.add_argument("--annotation", metavar="GFF", help="GFF3/GTF (gzip allowed)")
+    p.add_argument("--out", required=True, metavar="TSV", help="output table (.tsv, .tsv.gz, .parquet)")
+    p.add_argument(
+        "--window", type=int, help=f"window length (default {pr.window} promoters, {sp.window} splice sites)"
+    )
     p.add_argument(
         "--background",
-        choices=("gc-matched", "intergenic", "random"),
-        default="gc-matched",
-        help="promoters: background windows GC-matched anywhere away from TSSs (default), GC-matched "
-        "outside transcripts, or unmatched random",
+        choices=get_args(get_type_hints(PromoterTaskConfig)["background"]),
+        help="promoters: background windows GC-matched anywhere away from TSSs, GC-matched outside transcripts, "
+        f"or unmatched random (default {pr.background})",
     )
     p.add_argument(
         "--negatives-per-positive",
         type=float,
-        default=1.0,
         metavar="R",
-        help="promoters: background windows per TSS window; splice sites: decoys per site (default 1)",
+        help=f"promoters: background windows per TSS window (default {pr.negatives_per_positive:g}); splice "
+        f"sites: decoys per site (default {sp.decoys_per_site:g})",
     )
     p.add_argument(
         "--transcript-types",
-        default="mRNA,transcript",
+        type=_names,
         metavar="A,B",
-        help="annotation feature types that are transcripts (default mRNA,transcript)",
+        help=f"annotation feature types that are transcripts (default {types})",
     )
-    p.add_argument("--split-by", choices=("block", "chromosome"), default="block")
-    p.add_argument("--block-size", type=int, default=20000, metavar="BP", help="split block length (default 20000)")
-    p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
-    p.add_argument("--val-chroms", type=_chroms, default=(), metavar="A,B", help="explicit validation chromosomes")
-    p.add_argument("--test-chroms", type=_chroms, default=(), metavar="A,B", help="explicit test chromosomes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--split-by", choices=get_args(get_type_hints(SplitConfig)["split_by"]), help=f"default {s.split_by}"
+    )
+    p.add_argument("--block-size", type=int, metavar="BP", help=f"split block length (default {s.block_size})")
+    p.add_argument(
+        "--fractions",
+        type=float,
+        nargs=3,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help=f"share of the elements per split (default {' '.join(f'{f:g}' for f in s.fractions)})",
+    )
+    p.add_argument("--val-chroms", type=_names, metavar="A,B", help="explicit validation chromosomes")
+    p.add_argument("--test-chroms", type=_names, metavar="A,B", help="explicit test chromosomes")
+    p.add_argument("--seed", type=int, help=f"seed of the split and of the task's sampling (default {s.seed})")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from genomamba.errors import GenomambaError
-    from genomamba.finetune import annotation as ann
-    from genomamba.genome.fasta import Genome
-    from genomamba.genome.registry import resolve_genome
+def _flags(args: argparse.Namespace) -> dict:
+    """Typed MakeTaskConfig values of the flags the user set."""
+    from genomamba.config import flag_values
 
-    fasta, gff = resolve_genome(args.genome)
-    gff = args.annotation or gff
-    if gff is None:
-        raise GenomambaError("no annotation: pass --annotation GFF (a FASTA path has none bundled)", args.genome)
-    split_by = "chromosome" if (args.val_chroms or args.test_chroms) else args.split_by
-    split = ann.SplitConfig(
-        split_by=split_by,
-        block_size=args.block_size,
-        fractions=tuple(args.fractions),
-        seed=args.seed,
-        val_chroms=args.val_chroms,
-        test_chroms=args.test_chroms,
-    )
-    genome = Genome(fasta)
-    transcripts = ann.read_transcripts(gff, tuple(t for t in args.transcript_types.split(",") if t))
-    if args.task == "promoters":
-        cfg = ann.PromoterTaskConfig(
-            window=args.window or 300,
-            background=args.background,
-            negatives_per_positive=args.negatives_per_positive,
-            seed=args.seed,
-        )
-        table = ann.build_promoters(genome, transcripts, cfg, split)
-    else:
-        cfg = ann.SpliceTaskConfig(
-            window=args.window or 400, decoys_per_site=args.negatives_per_positive, seed=args.seed
-        )
-        table = ann.build_splice_sites(genome, transcripts, cfg, split)
-    summary = ann.task_summary(table)
-    if summary["cross_split_overlaps"]:
-        raise GenomambaError(f"internal: {summary['cross_split_overlaps']} cross-split overlaps remain", args.out)
-    ann.write_task(table, args.out)
-    print(json.dumps({"out": str(args.out), "fasta": str(fasta), "annotation": str(gff), **summary}))
+    flags = flag_values(args, _FLAGS)
+    flags.update(flag_values(args, _PROMOTER_FLAGS if args.task == "promoters" else _SPLICE_FLAGS))
+    if (args.val_chroms or args.test_chroms) and args.split_by is None:
+        flags["split.split_by"] = "chromosome"  # explicit held-out chromosomes imply a chromosome split
+    return flags
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from genomamba.config import load_config
+    from genomamba.finetune.make_task import make_task
+    from genomamba.finetune.task_config import MakeTaskConfig
+
+    print(json.dumps(make_task(load_config(MakeTaskConfig, flags=_flags(args)))))
     return 0

@@ -27,9 +27,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genomamba.pretrain.run import format_table, run_pretraining
+    from genomamba.pretrain.config import load_pretrain_config
+    from genomamba.pretrain.report import format_table
+    from genomamba.pretrain.run import run_pretraining
 
-    summary = run_pretraining(args.config, args.overrides, args.windows, args.out, args.resume, args.progress_bar)
+    cfg, model_cfg = load_pretrain_config(args.config, args.overrides)
+    summary = run_pretraining(cfg, model_cfg, args.windows, args.out, args.resume, args.progress_bar)
     if summary:
         print(f"pretrained {summary['steps']} steps in {summary['wall_seconds']:.0f} s -> {args.out}")
         print(format_table(summary))

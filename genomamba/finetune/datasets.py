@@ -19,63 +19,22 @@ datasets that ship without a training split (GUE EMP) or only one file (plant pr
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from genomamba.alphabet import N, encode, reverse_complement
 from genomamba.errors import GenomambaError
+from genomamba.finetune.config import DataConfig
+from genomamba.finetune.labels import TaskKind, Where, encode_labels, missing_labels
+from genomamba.finetune.tables import TABLE_SUFFIXES, read_table, strip_gz
+from genomamba.genome.splits import SPLIT_ALIASES, SPLITS, hold_out
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "dev": "val",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "test": "test",
-}
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".bed", ".parquet")
-MAX_AUTO_CLASSES = 50  # integer labels with more distinct values than this are treated as regression targets
-
-TaskKind = Literal["binary", "multiclass", "regression"]
-
-
-@dataclass
-class DataConfig:
-    """Where a labeled dataset is and how to read it (the ``data:`` section of a fine-tuning config)."""
-
-    path: str = ""
-    fasta: str | None = None  # FASTA path or bundled genome name: ``path`` is then an interval table
-    sequence_column: str = "sequence"
-    label_column: str = "label"
-    split_column: str = "split"
-    id_column: str | None = None  # row identifiers for predictions; default: "name" for intervals, else row number
-    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
-    classes: list[str] | None = None  # fixed class order (else sorted labels of the training split)
-    flank: int = 0  # bases of genomic context added on each side of an interval
-    resplit: str | None = None  # "train"|"val"|"test"|"all": re-deal these rows into train/val/test
-    resplit_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    split_seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.flank < 0:
-            raise ValueError(f"flank must be >= 0, got {self.flank}")
-        if self.resplit is not None and self.resplit != "all" and self.resplit not in SPLIT_ALIASES:
-            raise ValueError(f"resplit must be all|train|val|test, got {self.resplit!r}")
-        if len(self.resplit_fractions) != 3 or any(f < 0 for f in self.resplit_fractions):
-            raise ValueError("resplit_fractions must be three non-negative numbers (train, val, test)")
-        if not abs(sum(self.resplit_fractions) - 1.0) < 1e-6:
-            raise ValueError(f"resplit_fractions must sum to 1, got {self.resplit_fractions}")
 
 
 @dataclass
@@ -129,80 +88,6 @@ class LabeledData:
 # ----------------------------------------------------------------------------------------------------- reading
 
 
-def _strip_suffixes(path: Path) -> str:
-    name = path.name.lower()
-    return name[:-3] if name.endswith(".gz") else name
-
-
-def _table_suffix(path: Path) -> str:
-    return Path(_strip_suffixes(path)).suffix
-
-
-def _looks_like_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def read_table(path: Path, *, bed_columns: bool = False) -> pl.DataFrame:
-    """Read CSV/TSV/BED/Parquet (optionally gzipped) as all-string columns; ``_line`` holds 1-based line numbers.
-
-    With ``bed_columns``, a file whose first line has integer 2nd and 3rd fields is read as headerless BED.
-    """
-    if not path.is_file():
-        raise GenomambaError("file not found", path)
-    suffix = _table_suffix(path)
-    if suffix == ".parquet":
-        try:
-            df = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several error types for corrupt files
-            raise GenomambaError(f"cannot read Parquet ({exc})", path) from None
-        df = df.with_columns(pl.all().cast(pl.Utf8))
-        return df.with_columns((pl.int_range(pl.len()) + 2).alias("_line"))
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise GenomambaError(f"corrupt gzip ({exc})", path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GenomambaError(f"not UTF-8 text (byte {exc.start})", path) from None
-    # keep 1-based line numbers through comment/track lines so errors point at the right line
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())]
-    lines = [(i, ln) for i, ln in lines if ln.strip() and not ln.startswith(("#", "track ", "browser "))]
-    if not lines:
-        raise GenomambaError("no rows", path)
-    sep = "," if suffix == ".csv" else "\t"
-    first = lines[0][1].split(sep)
-    headerless = bed_columns and len(first) >= 3 and first[1].strip().isdigit() and first[2].strip().isdigit()
-    if headerless:
-        names = ["chrom", "start", "end", "name", "score", "strand"]
-        names += [f"col{i + 1}" for i in range(len(names), len(first))]
-        names = names[: len(first)]
-        body = lines
-    else:
-        names = [c.strip() for c in first]
-        body = lines[1:]
-        if len(set(names)) != len(names):
-            raise GenomambaError(f"duplicate column names in header: {names}", path, f"line {lines[0][0]}")
-    if not body:
-        raise GenomambaError("no data rows after the header", path)
-    cols: list[list[str]] = [[] for _ in names]
-    for lineno, ln in body:
-        fields = ln.split(sep)
-        if len(fields) != len(names):
-            raise GenomambaError(f"expected {len(names)} fields, found {len(fields)}", path, f"line {lineno}")
-        for c, v in zip(cols, fields):
-            c.append(v.strip())
-    data = {n: c for n, c in zip(names, cols)}
-    data["_line"] = [lineno for lineno, _ in body]
-    return pl.DataFrame(data, schema={**{n: pl.Utf8 for n in names}, "_line": pl.Int64})
-
-
 def _require(df: pl.DataFrame, column: str, path: Path, what: str) -> None:
     if column not in df.columns:
         have = ", ".join(c for c in df.columns if c != "_line")
@@ -213,7 +98,7 @@ def _split_files(directory: Path) -> dict[str, Path]:
     """Map split name -> file for a directory of ``train``/``dev``/``test`` tables."""
     found: dict[str, Path] = {}
     for p in sorted(directory.iterdir()):
-        stem = _strip_suffixes(p)
+        stem = strip_gz(p)
         base, suffix = os.path.splitext(stem)
         if suffix not in TABLE_SUFFIXES or base.lower() not in SPLIT_ALIASES:
             continue
@@ -330,35 +215,50 @@ def _sequences_from_intervals(path: Path, df: pl.DataFrame, cfg: DataConfig, gen
     return out
 
 
-# ---------------------------------------------------------------------------------------------------- labels
-
-
-def _infer_task(values: list[str]) -> TaskKind:
-    if not all(_looks_like_number(v) for v in values):
-        return "binary" if len(set(values)) == 2 else "multiclass"
-    numbers = np.asarray([float(v) for v in values])
-    distinct = np.unique(numbers)
-    if np.all(distinct == np.round(distinct)) and distinct.size <= MAX_AUTO_CLASSES:
-        return "binary" if distinct.size == 2 else "multiclass"
-    return "regression"
-
-
-def _canonical_label(value: str) -> str:
-    """'1', '1.0' and ' 1' name the same class."""
-    if _looks_like_number(value):
-        number = float(value)
-        if number == round(number):
-            return str(int(number))
-    return value
-
-
-def _class_order(values: set[str]) -> list[str]:
-    if all(_looks_like_number(v) for v in values):
-        return sorted(values, key=float)
-    return sorted(values)
-
-
 # ------------------------------------------------------------------------------------------------------ main
+
+
+@dataclass
+class _Rows:
+    """Every row of the input, in file order: tokens (uint8 (L,)), raw label, split, id and (file, line)."""
+
+    tokens: list[np.ndarray] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    where: list[Where] = field(default_factory=list)
+
+
+def _row_ids(path: Path, df: pl.DataFrame, cfg: DataConfig, id_column: str | None) -> list[str]:
+    if id_column is not None and id_column in df.columns:
+        return df[id_column].to_list()
+    if cfg.id_column is not None:
+        _require(df, cfg.id_column, path, "id")
+    return [f"{path.name}:{line}" for line in df["_line"].to_list()]
+
+
+def _read_rows(cfg: DataConfig, frames: list[tuple[Path, pl.DataFrame]], unlabeled: bool) -> _Rows:
+    genome = open_genome(cfg.fasta) if cfg.fasta is not None else None
+    id_column = cfg.id_column or ("name" if cfg.fasta is not None else None)
+    rows = _Rows()
+    for path, df in frames:
+        if not unlabeled:
+            _require(df, cfg.label_column, path, "label")
+        if genome is None:
+            tokens = _sequences_from_table(path, df, cfg)
+        else:
+            tokens = _sequences_from_intervals(path, df, cfg, genome)
+        lines = df["_line"].to_list()
+        label_values = [""] * df.height if unlabeled else df[cfg.label_column].to_list()
+        for label, line in zip(label_values, lines):
+            if label == "" and not unlabeled:
+                raise GenomambaError(f"empty label in column {cfg.label_column!r}", path, f"line {line}")
+        rows.tokens += tokens
+        rows.labels += label_values
+        rows.splits += df["_split"].to_list()
+        rows.ids += _row_ids(path, df, cfg, id_column)
+        rows.where += [(path, line) for line in lines]
+    return rows
 
 
 def load_labeled(cfg: DataConfig, *, require_labels: bool = True, default_split: str | None = None) -> LabeledData:
@@ -372,133 +272,39 @@ def load_labeled(cfg: DataConfig, *, require_labels: bool = True, default_split:
     unlabeled = not require_labels and any(cfg.label_column not in df.columns for _, df in frames)
     if unlabeled and (cfg.task == "auto" or (cfg.task != "regression" and not cfg.classes)):
         raise GenomambaError("unlabeled input needs a fixed task and classes (from a checkpoint)", cfg.path)
-    genome = open_genome(cfg.fasta) if cfg.fasta is not None else None
-    id_column = cfg.id_column or ("name" if cfg.fasta is not None else None)
-
-    rows_tokens: list[np.ndarray] = []
-    rows_label: list[str] = []
-    rows_split: list[str] = []
-    rows_id: list[str] = []
-    rows_where: list[tuple[Path, int]] = []
-    for path, df in frames:
-        if unlabeled:
-            df = df.with_columns(pl.lit("").alias("_nolabel"))
-        else:
-            _require(df, cfg.label_column, path, "label")
-        if genome is None:
-            tokens = _sequences_from_table(path, df, cfg)
-        else:
-            tokens = _sequences_from_intervals(path, df, cfg, genome)
-        lines = df["_line"].to_list()
-        if id_column is not None and id_column in df.columns:
-            ids = df[id_column].to_list()
-        elif cfg.id_column is not None:
-            _require(df, cfg.id_column, path, "id")
-            ids = []
-        else:
-            ids = [f"{path.name}:{line}" for line in lines]
-        label_values = [""] * df.height if unlabeled else df[cfg.label_column].to_list()
-        for label, line in zip(label_values, lines):
-            if label == "" and not unlabeled:
-                raise GenomambaError(f"empty label in column {cfg.label_column!r}", path, f"line {line}")
-        rows_tokens += tokens
-        rows_label += label_values
-        rows_split += df["_split"].to_list()
-        rows_id += ids
-        rows_where += [(path, line) for line in lines]
-
-    split_arr = np.asarray(rows_split, dtype=object)
+    rows = _read_rows(cfg, frames, unlabeled)
+    split_arr = np.asarray(rows.splits, dtype=object)
     if cfg.resplit is not None:
         split_arr = _resplit(split_arr, cfg)
-    unassigned = np.flatnonzero(split_arr == "all")
-    if unassigned.size:  # only possible without resplit; _load_frames guards this, kept as an invariant check
+    if np.any(split_arr == "all"):  # only possible without resplit; _load_frames guards this, kept as a check
         raise GenomambaError("rows without a split", cfg.path)
-
-    task = cfg.task
-    classes: list[str]
-    train_idx = np.flatnonzero(split_arr == "train")
-    if task == "auto":
-        basis = [rows_label[i] for i in (train_idx if train_idx.size else range(len(rows_label)))]
-        task = _infer_task(basis)
     if unlabeled:
-        classes = [] if task == "regression" else [_canonical_label(c) for c in cfg.classes]
-        labels = (
-            np.full(len(rows_label), np.nan, np.float32)
-            if task == "regression"
-            else np.full(len(rows_label), -1, np.int64)
-        )
-    elif task == "regression":
-        classes = []
-        labels = np.empty(len(rows_label), dtype=np.float32)
-        for i, value in enumerate(rows_label):
-            try:
-                labels[i] = float(value)
-            except ValueError:
-                path, line = rows_where[i]
-                raise GenomambaError(f"regression label {value!r} is not a number", path, f"line {line}") from None
-            if not np.isfinite(labels[i]):
-                path, line = rows_where[i]
-                raise GenomambaError(f"regression label {value!r} is not finite", path, f"line {line}")
+        task = cfg.task  # fixed by the checkpoint (checked above)
+        classes, labels = missing_labels(len(rows.labels), task, cfg.classes or [])
     else:
-        canon = [_canonical_label(v) for v in rows_label]
-        if cfg.classes is not None:
-            classes = [_canonical_label(c) for c in cfg.classes]
-            origin = "data.classes"
-        else:
-            basis_idx = train_idx if train_idx.size else np.arange(len(canon))
-            classes = _class_order({canon[i] for i in basis_idx})
-            origin = "the training split"
-        index = {c: k for k, c in enumerate(classes)}
-        labels = np.empty(len(canon), dtype=np.int64)
-        for i, value in enumerate(canon):
-            k = index.get(value)
-            if k is None:
-                path, line = rows_where[i]
-                raise GenomambaError(
-                    f"unknown label {rows_label[i]!r} (classes from {origin}: {', '.join(classes)})",
-                    path,
-                    f"line {line}",
-                )
-            labels[i] = k
-        if task == "binary" and len(classes) != 2:
-            raise GenomambaError(f"binary task needs exactly 2 classes, found {len(classes)}: {classes}", cfg.path)
-        if len(classes) < 2:
-            raise GenomambaError(f"classification needs at least 2 classes, found {classes}", cfg.path)
-
+        train_idx = np.flatnonzero(split_arr == "train")
+        task, classes, labels = encode_labels(rows.labels, rows.where, cfg.task, cfg.classes, train_idx, cfg.path)
     splits = {}
     for name in SPLITS:
         idx = np.flatnonzero(split_arr == name)
-        splits[name] = Split(
-            name=name,
-            ids=[rows_id[i] for i in idx],
-            tokens=[rows_tokens[i] for i in idx],
-            labels=labels[idx],
-        )
-    data = LabeledData(task=task, classes=classes, splits=splits, source=str(cfg.path))
+        splits[name] = Split(name, [rows.ids[i] for i in idx], [rows.tokens[i] for i in idx], labels[idx])
     log.info("loaded %s: %s", cfg.path, {k: len(v) for k, v in splits.items()})
-    return data
+    return LabeledData(task=task, classes=classes, splits=splits, source=str(cfg.path))
 
 
 def _resplit(split_arr: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """Re-deal the rows of ``cfg.resplit`` into train/val/test with a seeded permutation (exact fractions)."""
+    """Re-deal the rows of ``cfg.resplit`` into train/val/test by ``genomamba.genome.splits.hold_out`` (rows of
+    weight 1: val and test get ``floor(fraction * rows)`` rows each, train the rest)."""
     source = cfg.resplit if cfg.resplit == "all" else SPLIT_ALIASES[cfg.resplit]
     idx = np.flatnonzero(split_arr == source) if source != "all" else np.arange(split_arr.size)
     if idx.size == 0:
         raise GenomambaError(f"data.resplit={cfg.resplit}: that split has no rows", cfg.path)
-    rng = np.random.default_rng(cfg.split_seed)
-    perm = idx[rng.permutation(idx.size)]
-    bounds = np.round(np.cumsum(cfg.resplit_fractions) * idx.size).astype(int)
+    _, val_frac, test_frac = cfg.resplit_fractions
+    result = hold_out([1] * idx.size, val_frac, test_frac, cfg.split_seed)
     out = split_arr.copy()
-    out[perm[: bounds[0]]] = "train"
-    out[perm[bounds[0] : bounds[1]]] = "val"
-    out[perm[bounds[1] :]] = "test"
-    log.info(
-        "resplit %d rows of %s with seed %d into train/val/test = %s",
-        idx.size,
-        source,
-        cfg.split_seed,
-        [int(x) for x in np.diff(np.concatenate([[0], bounds]))],
-    )
+    out[idx] = result.labels
+    counts = [int(np.sum(out[idx] == s)) for s in SPLITS]
+    log.info("resplit %d rows of %s with seed %d into train/val/test = %s", idx.size, source, cfg.split_seed, counts)
     return out
 
 
@@ -518,7 +324,6 @@ __all__ = [
     "LabeledData",
     "Split",
     "load_labeled",
-    "read_table",
     "open_genome",
     "fetch_interval",
     "describe_source",

@@ -36,11 +36,11 @@ from genomamba.atomic import atomic_dir, check_output_path, file_digest
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.genome.fasta import Genome
+from genomamba.genome.splits import SPLITS, Segment, plan_segments
 from genomamba.genome.window_stats import IntervalCounter, add_kept_windows, chrom_stats, dropped_totals, qc_numbers
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
 WINDOW_COLUMNS = ("chrom", "start", "end", "offset", "split", "n_frac", "gc_frac", "softmask_frac")
 CONTIG_COLUMNS = ("name", "offset", "length", "md5")
@@ -103,114 +103,6 @@ class WindowsConfig:
         out = to_dict(self)
         out.update(stride=self.stride_bp, min_tail=self.min_tail_bp, block_size=self.block_bp)
         return out
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of one chromosome that belongs to one split; windows are tiled inside it."""
-
-    chrom: str
-    start: int
-    end: int
-    split: str
-
-
-# ------------------------------------------------------------------------------------------------- splits
-def _hold_out(lengths: list[int], cfg: WindowsConfig, rng: np.random.Generator) -> tuple[list[str], list[str]]:
-    """Assign units (blocks or chromosomes) of the given lengths to splits. Returns (labels, warnings).
-
-    In a seeded random order, val then test take the units that still fit in ``val_frac``/``test_frac`` of the
-    bases; a split with a fraction > 0 that nothing fits gets the smallest unit, so even a one-chromosome
-    genome gets held-out data. One unit always stays in train.
-    """
-    labels = ["train"] * len(lengths)
-    order = [int(i) for i in rng.permutation(len(lengths))]
-    total, n_train = float(sum(lengths)), len(lengths)
-    warnings = []
-    for split, frac in (("val", cfg.val_frac), ("test", cfg.test_frac)):
-        need = frac * total
-        for i in order:
-            if n_train <= 1:
-                break
-            if labels[i] == "train" and 0 < lengths[i] <= need:
-                labels[i], need, n_train = split, need - lengths[i], n_train - 1
-        free = [i for i in order if labels[i] == "train"]
-        if frac > 0 and split not in labels and len(free) > 1:
-            labels[min(free, key=lambda i: lengths[i])] = split
-            n_train -= 1
-        if frac > 0 and split not in labels:
-            warnings.append(f"{split} split is empty: only {len(lengths)} unit(s) long enough to hold a window")
-    return labels, warnings
-
-
-def plan_segments(genome: Genome, cfg: WindowsConfig) -> tuple[list[Segment], list[str]]:
-    """Cut every chromosome into split segments (FASTA order). Returns (segments, warnings)."""
-    rng = np.random.default_rng(cfg.seed)
-    contigs = genome.contigs
-    usable = cfg.min_tail_bp  # a unit shorter than this can never hold a kept window
-    if cfg.split_by == "chromosome":
-        split_of = dict.fromkeys(contigs, "train")
-        if cfg.val_chroms or cfg.test_chroms:
-            for split, names in (("val", cfg.val_chroms), ("test", cfg.test_chroms)):
-                for name in names:
-                    real = genome.resolve(name)
-                    if split_of[real] != "train":
-                        raise GenomambaError(f"sequence {name!r} is listed in both val_chroms and test_chroms")
-                    split_of[real] = split
-            warnings = [f"{s} split is empty" for s in ("val", "test") if s not in split_of.values()]
-        else:
-            names = [c for c, n in contigs.items() if n >= usable]
-            if len(names) < 2 and (cfg.val_frac or cfg.test_frac):
-                raise GenomambaError(
-                    f"split_by=chromosome needs at least 2 sequences of >= {usable:,} bp to hold some out "
-                    f"(found {len(names)}); use split_by=block",
-                    genome.path,
-                )
-            labels, warnings = _hold_out([contigs[c] for c in names], cfg, rng)
-            split_of.update(zip(names, labels))
-        return [Segment(c, 0, n, split_of[c]) for c, n in contigs.items() if n > 0], warnings
-
-    # split_by=block: blocks of block_size from each chromosome start, pooled over the genome
-    blocks = [(c, s, min(n, s + cfg.block_bp)) for c, n in contigs.items() for s in range(0, n, cfg.block_bp)]
-    eligible = [i for i, (_, s, e) in enumerate(blocks) if e - s >= usable]
-    labels, warnings = _hold_out([blocks[i][2] - blocks[i][1] for i in eligible], cfg, rng)
-    split = ["train"] * len(blocks)
-    for i, label in zip(eligible, labels):
-        split[i] = label
-    blocks, split, warnings = _share_held_out_block(blocks, split, warnings, cfg)
-    for i, (_, s, e) in enumerate(blocks):  # a too-short block joins the previous block of its chromosome
-        if e - s < usable and i > 0 and s > 0:
-            split[i] = split[i - 1]
-    segments: list[Segment] = []
-    for (c, s, e), label in zip(blocks, split):
-        last = segments[-1] if segments else None
-        if last is not None and last.chrom == c and last.split == label and last.end == s:
-            segments[-1] = Segment(c, last.start, e, label)
-        else:
-            segments.append(Segment(c, s, e, label))
-    return segments, warnings
-
-
-def _share_held_out_block(blocks, split, warnings, cfg: WindowsConfig):
-    """If val or test got no block (too few blocks, e.g. one chromosome of one full window plus a tail), cut
-    the smallest block held out for the other split in two, in proportion to their fractions, when both
-    parts can hold a window (>= min_tail). Returns (blocks, split, warnings)."""
-    fracs = {"val": cfg.val_frac, "test": cfg.test_frac}
-    for empty, other in (("val", "test"), ("test", "val")):
-        if fracs[empty] <= 0 or empty in split or other not in split:
-            continue
-        least = max(1, cfg.min_tail_bp)
-        candidates = [i for i, (_, s, e) in enumerate(blocks) if split[i] == other and e - s >= 2 * least]
-        if not candidates:
-            continue
-        i = min(candidates, key=lambda k: blocks[k][2] - blocks[k][1])
-        chrom, s, e = blocks[i]
-        cut = s + round((e - s) * fracs[other] / (fracs[other] + fracs[empty]))
-        cut = min(max(cut, s + least), e - least)
-        blocks = [*blocks[:i], (chrom, s, cut), (chrom, cut, e), *blocks[i + 1 :]]
-        split = [*split[:i], other, empty, *split[i + 1 :]]
-        warnings = [w for w in warnings if not w.startswith(f"{empty} split is empty")]
-    return blocks, split, warnings
 
 
 def tile(seg: Segment, size: int, stride: int) -> tuple[np.ndarray, np.ndarray, bool]:

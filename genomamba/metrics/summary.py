@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from genomamba.atomic import atomic_file
@@ -91,6 +92,45 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
     with atomic_file(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+@dataclass
+class SummarizeConfig:
+    """What ``genomamba summarize`` collects and draws."""
+
+    metrics: list[str] = field(default_factory=list)  # LABEL=FILE.json[:key,key]: a stage's JSON (+ dotted keys)
+    out: str | None = None  # text table; a .json twin is written beside it
+    plot_pretraining: str | None = None  # a ``genomamba pretrain`` output directory to draw
+    plot_out: str | None = None  # the PNG of ``plot_pretraining``
+
+    def __post_init__(self) -> None:
+        if self.plot_pretraining is not None and self.plot_out is None:
+            raise ValueError("--plot-pretraining needs --plot-out")
+        if self.metrics and self.out is None:
+            raise ValueError("--metrics needs --out")
+        self.items()  # every spec is well formed
+
+    def items(self) -> list[tuple[str, Path, list[str]]]:
+        """``(label, json_path, keys)`` per ``metrics`` spec."""
+        out = []
+        for spec in self.metrics:
+            label, sep, rest = spec.partition("=")
+            if not sep or not label or not rest:
+                raise ValueError(f"--metrics {spec!r} is not LABEL=FILE.json[:keys]")
+            path, _, keys = rest.partition(":")
+            out.append((label, Path(path), [k for k in keys.split(",") if k]))
+        return out
+
+
+def run_summarize(cfg: SummarizeConfig) -> str | None:
+    """Draw the pretraining curves and/or write the summary table; returns the table's text (None without out)."""
+    if cfg.plot_pretraining is not None:
+        plot_pretraining(cfg.plot_pretraining, cfg.plot_out)
+    if cfg.out is None:
+        return None
+    out = Path(cfg.out)
+    summarize(cfg.items(), out, out.with_suffix(".json"))
+    return out.read_text()
 
 
 def _read_training_logs(pretrain_dir: Path):

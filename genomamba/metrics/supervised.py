@@ -14,8 +14,7 @@ import os
 import numpy as np
 
 from genomamba.atomic import atomic_file
-from genomamba.metrics.plots import plot_curves
-from genomamba.metrics.ranking import finite as _finite
+from genomamba.metrics.ranking import finite
 
 CLASSIFICATION_METRICS = ("auroc", "auprc", "mcc", "f1", "accuracy")
 REGRESSION_METRICS = ("spearman", "pearson", "r2", "mse", "mae")
@@ -38,9 +37,9 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, n_classes: in
             out["auroc"] = out["auprc"] = None
             notes.append("AUROC/AUPRC undefined: only one class present")
         else:
-            out["auroc"] = _finite(skm.roc_auc_score(labels, scores))
-            out["auprc"] = _finite(skm.average_precision_score(labels, scores))
-        out["f1"] = _finite(skm.f1_score(labels, pred, zero_division=0))
+            out["auroc"] = finite(skm.roc_auc_score(labels, scores))
+            out["auprc"] = finite(skm.average_precision_score(labels, scores))
+        out["f1"] = finite(skm.f1_score(labels, pred, zero_division=0))
     else:
         pred = scores.argmax(axis=1)
         present = np.unique(labels)
@@ -53,15 +52,15 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, n_classes: in
             cols = present
             probs = scores[:, cols] / np.clip(scores[:, cols].sum(axis=1, keepdims=True), 1e-12, None)
             if cols.size == 2:
-                out["auroc"] = _finite(skm.roc_auc_score(onehot[:, cols[1]], probs[:, 1]))
+                out["auroc"] = finite(skm.roc_auc_score(onehot[:, cols[1]], probs[:, 1]))
             else:
-                out["auroc"] = _finite(skm.roc_auc_score(labels, probs, multi_class="ovr", labels=cols))
-            out["auprc"] = _finite(skm.average_precision_score(onehot[:, cols], scores[:, cols], average="macro"))
+                out["auroc"] = finite(skm.roc_auc_score(labels, probs, multi_class="ovr", labels=cols))
+            out["auprc"] = finite(skm.average_precision_score(onehot[:, cols], scores[:, cols], average="macro"))
             if cols.size < n_classes:
                 notes.append(f"macro AUROC/AUPRC over the {cols.size} classes present")
-        out["f1"] = _finite(skm.f1_score(labels, pred, average="macro", labels=np.arange(n_classes), zero_division=0))
-    out["mcc"] = _finite(skm.matthews_corrcoef(labels, pred))
-    out["accuracy"] = _finite(skm.accuracy_score(labels, pred))
+        out["f1"] = finite(skm.f1_score(labels, pred, average="macro", labels=np.arange(n_classes), zero_division=0))
+    out["mcc"] = finite(skm.matthews_corrcoef(labels, pred))
+    out["accuracy"] = finite(skm.accuracy_score(labels, pred))
     if notes:
         out["notes"] = notes
     return out
@@ -79,11 +78,11 @@ def regression_metrics(targets: np.ndarray, preds: np.ndarray) -> dict:
         out["spearman"] = out["pearson"] = None
         out["notes"] = ["correlations undefined: constant targets or predictions"]
     else:
-        out["spearman"] = _finite(stats.spearmanr(y, p).statistic)
-        out["pearson"] = _finite(stats.pearsonr(y, p).statistic)
-    out["r2"] = _finite(skm.r2_score(y, p)) if y.size >= 2 else None
-    out["mse"] = _finite(skm.mean_squared_error(y, p))
-    out["mae"] = _finite(skm.mean_absolute_error(y, p))
+        out["spearman"] = finite(stats.spearmanr(y, p).statistic)
+        out["pearson"] = finite(stats.pearsonr(y, p).statistic)
+    out["r2"] = finite(skm.r2_score(y, p)) if y.size >= 2 else None
+    out["mse"] = finite(skm.mean_squared_error(y, p))
+    out["mae"] = finite(skm.mean_absolute_error(y, p))
     return out
 
 
@@ -132,6 +131,15 @@ def write_metrics(json_path: str | os.PathLike, tsv_path: str | os.PathLike | No
         tmp.write_text("\n".join(lines) + "\n")
 
 
+def result_lines(record: dict) -> list[str]:
+    """One line per ``results`` entry: ``<model> <split>: <metric> <value>, ...`` (defined float metrics only)."""
+    return [
+        f"{r['model']} {r['split']}: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
+        for r in record["results"]
+    ]
+
+
 __all__ = [
     "CLASSIFICATION_METRICS",
     "REGRESSION_METRICS",
@@ -141,5 +149,5 @@ __all__ = [
     "compute_metrics",
     "primary_value",
     "write_metrics",
-    "plot_curves",
+    "result_lines",
 ]

@@ -19,9 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -29,69 +27,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genomamba.alphabet import MASK, N, complement
 from genomamba.errors import GenomambaError
+from genomamba.model.config import Objective
+from genomamba.pretrain.config import DataConfig
 
 log = logging.getLogger(__name__)
-
-Objective = Literal["mlm", "all"]
-
-
-@dataclass
-class WarmupStage:
-    """One sequence-length warm-up stage: ``steps`` optimizer steps at ``seq_len``."""
-
-    seq_len: int
-    steps: int
-
-
-@dataclass
-class DataConfig:
-    """Pretraining data options (the YAML ``data:`` section)."""
-
-    seq_len: int = 1024  # final training length (after warm-up)
-    warmup_stages: list[WarmupStage] = field(default_factory=list)  # shorter lengths first
-    tokens_per_micro_batch: int = 8192  # per process; batch size = tokens_per_micro_batch // seq_len
-    eval_seq_len: int | None = None  # val/test tile length; None: seq_len
-    max_eval_tiles: int = 256  # per split, evenly spaced over the held-out windows
-    softmask_weight: float = 0.1  # loss weight of soft-masked (lowercase, repeat) bases, as in GPN
-    mlm_probability: float = 0.15  # fusion "layer" models only
-    random_strand: Literal["auto", "always", "never"] = "auto"  # auto: off for RC-equivariant ("ps") models
-    num_workers: int = 0
-    pin_memory: bool = False
-
-    def __post_init__(self) -> None:
-        if self.seq_len < 1 or self.tokens_per_micro_batch < 1:
-            raise ValueError("seq_len and tokens_per_micro_batch must be >= 1")
-        if not 0.0 <= self.softmask_weight <= 1.0:
-            raise ValueError(f"softmask_weight {self.softmask_weight} is not in [0, 1]")
-        if not 0.0 < self.mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability {self.mlm_probability} is not in (0, 1)")
-        last = 0
-        for st in self.warmup_stages:
-            if st.seq_len < 1 or st.steps < 1 or st.seq_len <= last or st.seq_len >= self.seq_len:
-                raise ValueError("warmup_stages need increasing seq_len below data.seq_len and steps >= 1")
-            last = st.seq_len
-        for length in [*self.stage_lengths(), self.eval_len]:
-            if length > self.tokens_per_micro_batch or self.tokens_per_micro_batch % length:
-                raise ValueError(
-                    f"tokens_per_micro_batch {self.tokens_per_micro_batch} must be a multiple of every "
-                    f"sequence length (got {length}), so tokens per step stay constant"
-                )
-
-    @property
-    def eval_len(self) -> int:
-        return self.eval_seq_len or self.seq_len
-
-    def stage_lengths(self) -> list[int]:
-        return [st.seq_len for st in self.warmup_stages] + [self.seq_len]
-
-    def seq_len_at(self, step: int) -> int:
-        """Training length at optimizer step ``step`` (0-based)."""
-        end = 0
-        for st in self.warmup_stages:
-            end += st.steps
-            if step < end:
-                return st.seq_len
-        return self.seq_len
 
 
 def _rank_world() -> tuple[int, int]:

@@ -12,8 +12,6 @@ tile's positions are split into ``round(1/mlm_probability)`` fixed groups and on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -21,65 +19,9 @@ import torch.nn.functional as F
 
 from genomamba.alphabet import MASK
 from genomamba.optim import OptimConfig, build_optimizer
-from genomamba.pretrain.data import DataConfig
+from genomamba.pretrain.config import DataConfig
 
 LN2 = math.log(2.0)
-
-
-@dataclass
-class TrainerConfig:
-    """Run length, hardware and bookkeeping (the YAML ``trainer:`` section)."""
-
-    max_steps: int = 1000  # optimizer steps
-    max_time_minutes: float | None = None  # stop early at this wall time (checkpoints are still written)
-    accumulate_grad_batches: int = 1
-    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
-    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    devices: int = 1  # processes per node (GPUs, or CPU processes with gloo)
-    num_nodes: int = 1
-    val_every_steps: int = 200
-    ckpt_every_steps: int = 200  # Lightning last.ckpt for --resume
-    log_every_steps: int = 10
-    threads: int | None = None  # torch intra-op threads per process; None: leave torch's default
-
-    def __post_init__(self) -> None:
-        for name in ("max_steps", "accumulate_grad_batches", "devices", "num_nodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("val_every_steps", "ckpt_every_steps", "log_every_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-
-
-@dataclass
-class BaselineConfig:
-    """k-mer baselines scored on the val/test tiles (the YAML ``baselines:`` section)."""
-
-    enabled: bool = True
-    one_sided_orders: list[int] = field(default_factory=lambda: list(range(0, 9)))
-    two_sided_orders: list[int] = field(default_factory=lambda: list(range(1, 5)))
-    # Dirichlet smoothing strength towards the next lower order; null: chosen per order by 2-fold
-    # cross-validation on the train split
-    alpha: float | None = None
-
-    def __post_init__(self) -> None:
-        if any(k < 0 or k > 10 for k in self.one_sided_orders) or any(k < 1 or k > 5 for k in self.two_sided_orders):
-            raise ValueError("one_sided_orders must be in 0..10 and two_sided_orders in 1..5")
-        if self.alpha is not None and self.alpha <= 0:
-            raise ValueError("alpha must be > 0")
-
-
-@dataclass
-class PretrainConfig:
-    """Everything ``genomamba pretrain`` needs besides the windows directory and the output directory."""
-
-    model_config: str = "tiny"  # a name under configs/model/ or a path to a ModelConfig YAML
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields on top of model_config
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    baselines: BaselineConfig = field(default_factory=BaselineConfig)
-    seed: int = 0
 
 
 class PretrainModule(pl.LightningModule):

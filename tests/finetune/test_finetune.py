@@ -16,8 +16,12 @@ import torch
 
 from genomamba.alphabet import PAD, encode
 from genomamba.cli import main
-from genomamba.finetune import module as ft
+from genomamba.finetune.config import load_finetune_config
 from genomamba.finetune.datasets import load_labeled
+from genomamba.finetune.evaluate import evaluate_with_baseline
+from genomamba.finetune.module import build_network
+from genomamba.finetune.predict import predict_tokens
+from genomamba.finetune.run import finetune
 from genomamba.model import GenomambaForSequence, GenomambaModel, HeadConfig, ModelConfig
 from genomamba.model.batching import pad_batch
 
@@ -51,7 +55,7 @@ def test_prediction_does_not_depend_on_padding(pooling, strands, fusion):
     with torch.no_grad():
         alone = net(pad_batch([short]))[0]
         padded = net(pad_batch([short, *others]))[0]  # 23 pads after the short sequence
-        scores = ft.predict_tokens(net, "multiclass", [others[0], short, others[1]], batch_size=3)
+        scores = predict_tokens(net, "multiclass", [others[0], short, others[1]], batch_size=3)
     assert torch.allclose(alone, padded, atol=1e-5), (alone, padded)
     assert np.allclose(scores[1], torch.softmax(alone, 0).numpy(), atol=1e-5)
 
@@ -109,7 +113,7 @@ def test_pretrained_init_and_frozen_backbone(motif_dir, micro_model, tmp_path):
     torch.manual_seed(1)
     lm = GenomambaModel(ModelConfig(d_model=8, n_layer=1, d_state=4, fusion="layer", backend="ref"))
     lm.save_pretrained(tmp_path / "lm")
-    cfg = ft.load_finetune_config(
+    cfg = load_finetune_config(
         None,
         [
             f"data.path={motif_dir}",
@@ -120,13 +124,11 @@ def test_pretrained_init_and_frozen_backbone(motif_dir, micro_model, tmp_path):
         ],
     )
     data = load_labeled(cfg.data)
-    result = ft.finetune(cfg, data)
+    result = finetune(cfg, data)
     before = lm.state_dict()
     after = result.net.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # pretrained weights loaded and kept frozen
-    scratch = ft.build_network(
-        ft.load_finetune_config(None, [f"pretrained={tmp_path / 'lm'}", "from_scratch=true"]), data
-    )
+    scratch = build_network(load_finetune_config(None, [f"pretrained={tmp_path / 'lm'}", "from_scratch=true"]), data)
     assert scratch.model.config.d_model == 8  # same architecture ...
     assert not torch.equal(scratch.model.state_dict()["backbone.embedding.weight"], before["backbone.embedding.weight"])
 
@@ -138,16 +140,16 @@ def test_regression_finetune(tmp_path, micro_model):
         for i in range(60)
     ]
     write_csv(tmp_path / "r.csv", rows, header=("sequence", "label", "split"))
-    cfg = ft.load_finetune_config(
+    cfg = load_finetune_config(
         None, [f"data.path={tmp_path / 'r.csv'}", f"model_config={micro_model}", "train.max_epochs=2", "optim.lr=0.01"]
     )
     data = load_labeled(cfg.data)
-    result = ft.finetune(cfg, data)
-    record = ft.evaluate_with_baseline(cfg, data, result)
+    result = finetune(cfg, data)
+    record = evaluate_with_baseline(cfg, data, result)
     assert record["task"] == "regression" and record["primary_metric"] == "spearman"
     test = [r for r in record["results"] if r["model"] == "finetuned" and r["split"] == "test"][0]["metrics"]
     assert set(test) >= {"spearman", "pearson", "r2"}
-    preds = ft.predict_tokens(
+    preds = predict_tokens(
         result.net, "regression", data.splits["test"].tokens, 8, result.target_mean, result.target_std
     )
     assert preds.shape == (20,) and np.isfinite(preds).all()
@@ -174,3 +176,42 @@ def test_cli_errors_are_one_line(tmp_path, motif_config):
     assert proc.returncode == 2 and "unknown key(s) train.nonsense" in proc.stderr
     proc = cli("predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.tsv"))
     assert proc.returncode == 2 and proc.stderr.startswith("genomamba predict: ")
+    # the output name is checked before the checkpoint is even looked at
+    proc = cli("predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.csv"))
+    assert proc.returncode == 2 and f"{tmp_path / 'p.csv'}: unknown table extension" in proc.stderr
+    proc = cli(
+        "predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.tsv"), "--batch-size", "0"
+    )
+    assert proc.returncode == 2 and "batch_size must be >= 1" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
+        ("train.max_steps=0", "train.max_steps must be >= 1"),
+        ("train.max_time_minutes=0", "train.max_time_minutes must be > 0"),
+        ("train.class_weights=[1.0, 0.0]", "train.class_weights must be > 0"),
+        ("head.dropout=1.0", "head.dropout must be in [0, 1)"),
+        ("optim.lr=0", "learning rates must be > 0"),
+        ("kmer.max_iter=0", "max_iter must be >= 1"),
+        ("data.flank=-1", "flank must be >= 0"),
+        ("data.classes=[a]", "at least 2 distinct classes"),
+        ("data.resplit_fractions=[0.0, 0.5, 0.5]", "train > 0"),
+        ("model.d_model=8", "either pretrained or model overrides"),
+    ],
+)
+def test_config_ranges_are_one_line_errors(override, problem):
+    from genomamba.errors import GenomambaError
+
+    with pytest.raises(GenomambaError) as err:
+        load_finetune_config(None, ["pretrained=somewhere", override])
+    assert problem in err.value.problem and "\n" not in err.value.render()
+
+
+def test_scratch_architecture_is_checked_at_load():
+    from genomamba.errors import GenomambaError
+
+    with pytest.raises(GenomambaError, match="unknown key\\(s\\) model.d_modle"):
+        load_finetune_config(None, ["model.d_modle=8"])
+    assert load_finetune_config(None, ["model.d_model=8"]).scratch_model().d_model == 8

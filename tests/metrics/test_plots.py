@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genomamba.metrics import plots, supervised
-
-
-def test_supervised_plot_curves_is_the_plots_function():
-    assert supervised.plot_curves is plots.plot_curves
+from genomamba.metrics import plots
 
 
 def test_roc_panels_and_boxes_write_pngs(tmp_path):

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from genomamba.metrics.supervised import compute_metrics, plot_curves, write_metrics
+from genomamba.metrics.plots import plot_curves
+from genomamba.metrics.supervised import compute_metrics, write_metrics
 
 
 def test_binary_metrics_by_hand():

@@ -73,6 +73,11 @@ def test_seq_len_longer_than_every_window(capsys, tmp_path, windows_dir, ok_args
         ("model.d_modle=8", "unknown key(s) model.d_modle"),
         ("model.fusion=sideways", "fusion"),
         ("data.tokens_per_micro_batch=100", "multiple of every sequence length"),
+        ("data.eval_seq_len=0", "data.eval_seq_len must be >= 1"),
+        ("data.max_eval_tiles=0", "data.max_eval_tiles must be >= 1"),
+        ("trainer.threads=0", "trainer.threads must be >= 1"),
+        ("trainer.max_time_minutes=-1", "trainer.max_time_minutes must be > 0"),
+        ("optim.beta2=1.0", "beta1 and beta2 must be in [0, 1)"),
         ("oops", "not of the form key=value"),
     ],
 )

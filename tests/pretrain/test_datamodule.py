@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from genomamba.alphabet import MASK, N, reverse_complement
-from genomamba.pretrain.data import DataConfig, PretrainDataModule, TrainCrops, WarmupStage
+from genomamba.pretrain.config import DataConfig, WarmupStage
+from genomamba.pretrain.data import PretrainDataModule, TrainCrops
 
 
 def _dm(windows_dir, objective="all", rc_equivariant=True, **kw) -> PretrainDataModule:

@@ -1,0 +1,35 @@
+"""``genomamba make-task``: a genome + its annotation -> a labeled task table (promoters or splice sites)."""
+
+from __future__ import annotations
+
+from genomamba.errors import GenomambaError
+from genomamba.finetune.gff import read_transcripts
+from genomamba.finetune.promoters import build_promoters
+from genomamba.finetune.splice_sites import build_splice_sites
+from genomamba.finetune.tables import table_format, write_table
+from genomamba.finetune.task_config import MakeTaskConfig
+from genomamba.finetune.task_table import task_summary
+
+
+def make_task(cfg: MakeTaskConfig) -> dict:
+    """Build the task table and write it to ``cfg.out``; returns {out, fasta, annotation} and the table's counts
+    per split and label (``task_table.task_summary``)."""
+    from genomamba.genome.fasta import Genome
+    from genomamba.genome.registry import resolve_genome
+
+    table_format(cfg.out)  # an unknown extension fails before any work
+    fasta, bundled = resolve_genome(cfg.genome)
+    annotation = cfg.annotation or bundled
+    if annotation is None:
+        raise GenomambaError("no annotation: pass --annotation GFF (a FASTA path has none bundled)", cfg.genome)
+    transcripts = read_transcripts(annotation, tuple(cfg.transcript_types))
+    with Genome(fasta) as genome:
+        if cfg.task == "promoters":
+            table = build_promoters(genome, transcripts, cfg.promoters, cfg.split)
+        else:
+            table = build_splice_sites(genome, transcripts, cfg.splice_sites, cfg.split)
+    summary = task_summary(table)
+    if summary["cross_split_overlaps"]:
+        raise GenomambaError(f"internal: {summary['cross_split_overlaps']} cross-split overlaps remain", cfg.out)
+    write_table(table, cfg.out)
+    return {"out": cfg.out, "fasta": str(fasta), "annotation": str(annotation), **summary}

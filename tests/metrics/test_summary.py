@@ -1,0 +1,42 @@
+"""``genomamba summarize``: the config checks and the table of headline numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genomamba.cli import main
+from genomamba.config import from_dict
+from genomamba.errors import GenomambaError
+from genomamba.metrics.summary import SummarizeConfig
+
+
+def test_summarize_cli_table_and_json(tmp_path, capsys):
+    qc = tmp_path / "qc.json"
+    qc.write_text(json.dumps({"totals": {"kept": 12}, "splits": {"train": {"windows": 10}, "val": {"windows": 2}}}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"a": {"b": 1.5, "c": "text"}, "d": 2}))
+    out = tmp_path / "summary.txt"
+    args = ["summarize", "--metrics", f"windows={qc}", "--metrics", f"other={other}:a.b", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed == out.read_text() and "[windows]" in printed and "windows kept" in printed
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary == {
+        "windows": {"windows kept": 12.0, "train windows": 10.0, "val windows": 2.0},
+        "other": {"a.b": 1.5},
+    }
+
+
+@pytest.mark.parametrize(
+    "fields, problem",
+    [
+        ({"metrics": ["nolabel.json"], "out": "s.txt"}, "is not LABEL=FILE.json"),
+        ({"metrics": ["a=x.json"]}, "--metrics needs --out"),
+        ({"plot_pretraining": "run"}, "--plot-pretraining needs --plot-out"),
+    ],
+)
+def test_summarize_config_errors(fields, problem):
+    with pytest.raises(GenomambaError, match=problem):
+        from_dict(SummarizeConfig, fields)
