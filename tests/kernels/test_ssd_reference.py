@@ -53,13 +53,10 @@ def test_gradcheck_float64(case, fn):
 
 
 def test_reverse_equals_flip_scan_flip():
-    case = Case(length=23, packed=True)
-    tensors, seq_idx = make_inputs(case)
-    out_r, last_r = call(ssd_loop, case, tensors, seq_idx)
+    fwd, rev = Case(length=23, packed=True), Case(length=23, packed=True, reverse=True)
+    tensors, seq_idx = make_inputs(fwd)
     flip = {k: (v.flip(1) if k in ("x", "dt", "B", "C", "z") else v) for k, v in tensors.items()}
-    fwd = Case(length=23, packed=True, reverse=False)
     out_f, last_f = call(ssd_loop, fwd, flip, seq_idx.flip(-1))
-    rev = Case(length=23, packed=True, reverse=True)
     out_r, last_r = call(ssd_loop, rev, tensors, seq_idx)
     assert_close("out", out_r, out_f.flip(1), 1e-6)
     assert_close("final_state", last_r, last_f, 1e-6)
