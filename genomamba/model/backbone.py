@@ -1,7 +1,9 @@
 """Embedding -> n_layer pre-norm residual blocks (fp32 residual stream) -> final RMSNorm.
 
-The mixer of each block is a BiMamba (fusion "layer") or a causal Mamba mixer (fusion "head"); with rc "ps"
-the embedding, mixers and norms are wrapped in their RC-PS forms and the stream is 2 * d_model wide.
+The mixer of each block follows its letter of ``config.mixer_pattern``: M (Mamba-1) or S (Mamba-2/SSD) is a
+BiMamba pair for fusion "layer" and a causal mixer for fusion "head"; A is self-attention, bidirectional for
+fusion "layer" and causal for fusion "head". With rc "ps" the embedding, mixers and norms are wrapped in their
+RC-PS forms and the stream is 2 * d_model wide.
 """
 
 from __future__ import annotations
@@ -10,19 +12,29 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from genomamba.model.attention import AttentionMixer
 from genomamba.model.bimamba import BiMambaMixer
 from genomamba.model.config import ModelConfig
 from genomamba.model.mixer import MambaMixer
 from genomamba.model.norm import RMSNorm
 from genomamba.model.rc import RCPSEmbedding, RCPSMixer, RCPSNorm, complement_table
+from genomamba.model.ssd_mixer import Mamba2Mixer
+
+
+def make_mixer(config: ModelConfig, kind: str) -> nn.Module:
+    """The sequence mixer for one layer letter (M, S or A), shaped by the fusion design."""
+    if kind == "A":
+        return AttentionMixer(config, causal=config.fusion == "head")
+    mixer_cls = Mamba2Mixer if kind == "S" else MambaMixer
+    return BiMambaMixer(config, mixer_cls) if config.fusion == "layer" else mixer_cls(config)
 
 
 class Block(nn.Module):
     """residual = residual + mixer(norm(residual)); the residual stays fp32 under autocast."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, kind: str = "M"):
         super().__init__()
-        mixer: nn.Module = BiMambaMixer(config) if config.fusion == "layer" else MambaMixer(config)
+        mixer = make_mixer(config, kind)
         norm: nn.Module = RMSNorm(config.d_model, eps=config.norm_epsilon)
         if config.rc == "ps":
             mixer, norm = RCPSMixer(mixer), RCPSNorm(norm)
@@ -46,7 +58,7 @@ class Backbone(nn.Module):
         self.embedding: nn.Module = (
             RCPSEmbedding(embedding, complement_table(config.padded_vocab_size)) if config.rc == "ps" else embedding
         )
-        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.layers = nn.ModuleList(Block(config, kind) for kind in config.mixer_pattern)
         norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon)
         self.norm_f: nn.Module = RCPSNorm(norm_f) if config.rc == "ps" else norm_f
 

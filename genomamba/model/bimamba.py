@@ -2,6 +2,8 @@
 
 The reverse mixer runs with ``reverse=True`` (reversed conv taps, reverse scan) instead of flipping copies;
 with ``bidirectional_weight_tie`` both directions share in_proj and out_proj, where most parameters are.
+The same wrapper makes Mamba-2 (SSD) layers bidirectional: ``mixer_cls`` is any mixer taking
+``(config, in_proj=, out_proj=)`` and ``forward(hidden, seq_idx, reverse=)``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from genomamba.model.mixer import MambaMixer
 
 
 class BiMambaMixer(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, mixer_cls: type[nn.Module] = MambaMixer):
         super().__init__()
         self.strategy = config.bidirectional_strategy
-        self.mixer_fwd = MambaMixer(config)
+        self.mixer_fwd = mixer_cls(config)
         if config.bidirectional_weight_tie:
-            self.mixer_rev = MambaMixer(config, in_proj=self.mixer_fwd.in_proj, out_proj=self.mixer_fwd.out_proj)
+            self.mixer_rev = mixer_cls(config, in_proj=self.mixer_fwd.in_proj, out_proj=self.mixer_fwd.out_proj)
         else:
-            self.mixer_rev = MambaMixer(config)
+            self.mixer_rev = mixer_cls(config)
 
     def forward(self, hidden: torch.Tensor, seq_idx: torch.Tensor | None = None) -> torch.Tensor:
         """hidden: (B, L, d_model) -> (B, L, d_model)."""

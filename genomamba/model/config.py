@@ -19,6 +19,7 @@ from genomamba.errors import GenomambaError
 Fusion = Literal["layer", "head"]
 RCMode = Literal["none", "ps", "posthoc"]
 Objective = Literal["all", "mlm"]
+MIXERS = "MSA"  # Mamba-1, Mamba-2 (SSD), attention
 
 
 def model_preset_dirs() -> list[Path]:
@@ -72,6 +73,16 @@ class ModelConfig:
     rc: RCMode = "none"  # "ps": parameter-sharing RC equivariance; "posthoc": average x and rc(x) at inference
     bidirectional_strategy: Literal["add", "ew_multiply"] = "add"
     bidirectional_weight_tie: bool = True  # tie in_proj/out_proj of the two directions (fusion "layer")
+    # --- mixer family: one letter per layer (M = Mamba-1, S = Mamba-2/SSD, A = attention); one letter repeats ---
+    mixer: str | list[str] = "M"  # e.g. "SSSA" or ["S", "S", "S", "A"]; stored as the string
+    ssd_d_state: int = 64  # Mamba-2 state size (64-128 in the papers; the SSD cost is nearly flat in it)
+    ssd_headdim: int = 64  # channels per SSD head; heads = d_inner / ssd_headdim, one decay per head
+    ssd_ngroups: int = 1  # B/C groups shared by heads (as mamba-ssm's ngroups)
+    ssd_chunk_size: int = 64  # positions per chunk of the SSD matrix form (a speed knob, not a model change)
+    ssd_gated_norm: bool = True  # Mamba-2's gated RMSNorm(y * silu(z)); false: the Mamba-1 gate y * silu(z)
+    ssd_matmul_bf16: bool = False  # bf16 operands in the SSD chunk products (fp32 accumulation and state)
+    attn_n_heads: int = 4  # attention heads (d_model % attn_n_heads == 0); rotary position embedding
+    attn_window: int | None = None  # local window: |query - key| < window; None = full attention (short L only)
     # --- execution ---
     backend: Backend = "auto"
     checkpointing: bool = False  # torch.utils.checkpoint per block when gradients are on
@@ -97,10 +108,46 @@ class ModelConfig:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if self.vocab_size < len(TOKENS):
             raise ValueError(f"vocab_size must cover the {len(TOKENS)} nucleotide tokens, got {self.vocab_size}")
+        self._check_mixers()
         if self.fusion == "head" and self.rc != "none":
             # the shared causal stack over both strands is RC-equivariant by construction; ps/posthoc would
             # only add cost, so refuse the combination instead of silently ignoring it
             raise ValueError("fusion 'head' is reverse-complement equivariant by construction; use rc: none")
+
+    def _check_mixers(self) -> None:
+        if isinstance(self.mixer, (list, tuple)):
+            self.mixer = "".join(self.mixer)
+        pattern = self.mixer.upper()
+        if not pattern or set(pattern) - set(MIXERS):
+            raise ValueError(f"mixer must be letters of {MIXERS} (M Mamba-1, S SSD, A attention), got {self.mixer!r}")
+        if len(pattern) not in (1, self.n_layer):
+            n, got = self.n_layer, len(pattern)
+            raise ValueError(f"mixer pattern {self.mixer!r} has {got} letters; give one (repeated) or n_layer={n}")
+        self.mixer = pattern
+        if "S" in pattern:
+            for name in ("ssd_d_state", "ssd_headdim", "ssd_ngroups", "ssd_chunk_size"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            if self.d_inner % self.ssd_headdim:
+                raise ValueError(f"d_inner = expand * d_model = {self.d_inner} must be a multiple of ssd_headdim")
+            if self.ssd_heads % self.ssd_ngroups:
+                raise ValueError(f"SSD heads ({self.ssd_heads}) must be a multiple of ssd_ngroups ({self.ssd_ngroups})")
+        if "A" in pattern:
+            if self.attn_n_heads < 1 or self.d_model % self.attn_n_heads:
+                raise ValueError(f"d_model ({self.d_model}) must be a multiple of attn_n_heads ({self.attn_n_heads})")
+            if (self.d_model // self.attn_n_heads) % 2:
+                raise ValueError("attention head width d_model / attn_n_heads must be even (rotary embedding)")
+            if self.attn_window is not None and self.attn_window < 1:
+                raise ValueError(f"attn_window must be >= 1 or null, got {self.attn_window}")
+
+    @property
+    def mixer_pattern(self) -> str:
+        """One letter per layer (a single-letter ``mixer`` repeated n_layer times)."""
+        return self.mixer * self.n_layer if len(self.mixer) == 1 else self.mixer
+
+    @property
+    def ssd_heads(self) -> int:
+        return self.d_inner // self.ssd_headdim
 
     @classmethod
     def from_preset(cls, name: str, overrides: dict[str, Any] | None = None) -> ModelConfig:

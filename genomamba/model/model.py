@@ -78,7 +78,7 @@ class GenomambaModel(nn.Module):
             return self._context(input_ids, seq_idx)
 
     def set_backend(self, backend: str) -> None:
-        """Switch the selective-scan backend of every mixer (auto|triton|cpu|ref)."""
+        """Switch the scan backend (selective_scan and ssd) of every mixer (auto|triton|cpu|ref)."""
         if backend not in BACKENDS:
             raise GenomambaError(f"unknown backend {backend!r}; choose {'|'.join(BACKENDS)}")
         self.config.backend = backend

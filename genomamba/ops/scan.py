@@ -25,32 +25,32 @@ from genomamba.errors import GenomambaError
 log = logging.getLogger(__name__)
 
 
-_logged_auto: set[str] = set()
+_logged_auto: set[tuple[str, str]] = set()
 
 
 def _triton_interpret() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """Map ``backend`` to a concrete one for tensors on ``device``; raise GenomambaError if it cannot run."""
+def resolve_backend(backend: str, device: torch.device, op: str = "selective_scan") -> str:
+    """Map ``backend`` to a concrete one for tensors on ``device``; raise GenomambaError if it cannot run.
+    ``op`` names the operation in messages and in the once-per-device auto log."""
     if backend not in BACKENDS:
-        raise GenomambaError(f"unknown selective_scan backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise GenomambaError(f"unknown {op} backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         chosen = "triton" if device.type == "cuda" else "cpu"
-        if device.type not in _logged_auto:
-            _logged_auto.add(device.type)
-            log.info("selective_scan backend auto -> %s (tensors on %s)", chosen, device.type)
+        key = (op, device.type)
+        if key not in _logged_auto:
+            _logged_auto.add(key)
+            log.info("%s backend auto -> %s (tensors on %s)", op, chosen, device.type)
         return chosen
     if backend == "triton" and device.type != "cuda" and not _triton_interpret():
         raise GenomambaError(
-            f"selective_scan backend 'triton' needs CUDA tensors (got {device.type}); set TRITON_INTERPRET=1 to "
+            f"{op} backend 'triton' needs CUDA tensors (got {device.type}); set TRITON_INTERPRET=1 to "
             "run the Triton interpreter on CPU (slow, for tests), or use backend 'cpu' or 'auto'"
         )
     if backend == "cpu" and device.type != "cpu":
-        raise GenomambaError(
-            f"selective_scan backend 'cpu' needs CPU tensors (got {device.type}); use 'triton' or 'auto'"
-        )
+        raise GenomambaError(f"{op} backend 'cpu' needs CPU tensors (got {device.type}); use 'triton' or 'auto'")
     return backend
 
 
