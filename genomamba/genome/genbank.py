@@ -2,7 +2,7 @@
 
 ``write_fasta`` streams the records' sequences as FASTA (``Genome`` reads a flat file through such a copy in the
 cache, see ``genome.inputs``); ``genbank_to_gff`` exports the gene, mRNA and CDS features as GFF3, with one exon per
-part of each mRNA's location, so ``genomamba.finetune.annotation.read_transcripts`` (and make-task) can use them.
+part of each mRNA's location, so ``genomamba.finetune.gff.read_transcripts`` (and make-task) can use them.
 
 Sequence names are the records' ``id`` (ACCESSION.VERSION, else the LOCUS/ID name). The letters are uppercased:
 flat files are written in lower case by convention, which is not a soft-mask.

@@ -12,7 +12,7 @@ import pytest
 
 from genomamba.cli import main
 from genomamba.errors import GenomambaError
-from genomamba.finetune.annotation import read_transcripts
+from genomamba.finetune.gff import read_transcripts
 from genomamba.genome.fasta import Genome
 from genomamba.genome.genbank import genbank_to_gff
 from genomamba.genome.registry import resolve_genome

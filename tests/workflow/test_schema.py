@@ -17,7 +17,7 @@ import yaml
 from genomamba.config import from_dict
 from genomamba.errors import GenomambaError
 from genomamba.genome.windows import WindowsConfig
-from genomamba.pretrain.module import TrainerConfig
+from genomamba.pretrain.config import TrainerConfig
 from genomamba.vep.config import LABEL_FIELD, ScoreVcfConfig
 
 ROOT = Path(__file__).resolve().parents[2]
