@@ -76,9 +76,9 @@ def step_main(args) -> int:
         elif name == "tests":
             summary = gpu_steps.run_tests(emit, dry, Path(args.out) / "pytest.log", work, args.step_budget)
         elif name == "scan":
-            import gpu_scan
+            import gpu_scan_step
 
-            summary = gpu_scan.run_step(emit, dry, args.step_budget)
+            summary = gpu_scan_step.run_step(emit, dry, args.step_budget)
         elif name == "train":
             summary = gpu_steps.run_train(emit, dry, args.step_budget)
         elif name == "pretrain":
@@ -174,14 +174,14 @@ def run_step(name: str, args, budget: float, work: Path, out: Path) -> dict:
 def make_plan(args, b: dict, dry: bool) -> dict:
     """What each step runs (``dry``: its tiny CPU version), with its budget."""
     import gpu_pretrain
-    import gpu_scan
+    import gpu_scan_step
     import gpu_steps
 
     minutes = args.pretrain_minutes
     items = {
         "env": "GPU name, memory, multiprocessors, nvidia-smi, torch/triton/CUDA versions, optional packages",
         "tests": {k: v for k, v in gpu_steps.test_selection().items()} | {"dry_run": "collect only"},
-        "scan": gpu_scan.describe(gpu_scan.plan(dry)),
+        "scan": gpu_scan_step.describe(gpu_scan_step.plan(dry)),
         "train": gpu_steps.train_points(dry) | {"autocast": "bf16 on CUDA", "peak_memory": "max_memory_allocated"},
         "pretrain": {**gpu_pretrain.genome_setup(dry), "config": gpu_pretrain.pretrain_config(dry, minutes)},
         "score_vcf": "variants/s of score-vcf --device cuda, once the flag exists (a recorded skip until then)",

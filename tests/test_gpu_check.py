@@ -141,6 +141,19 @@ def test_chunked_scan_peer_matches_the_oracle(shape):
         assert checked["passed"] and max(checked["rel_err"].values()) < 1e-5, checked
 
 
+def test_channel_blocked_float64_fallback_matches_the_oracle():
+    """The trusted result where the CPU kernel cannot be built: chunked_scan in fp64, two channels at a time."""
+    shape = gpu_scan.Shape(2, 5, 37, state=3, model_like=True)
+    inputs = gpu_scan.make_inputs(shape, "cpu", seed=7)
+    dout = torch.randn(shape.batch, shape.dim, shape.length, generator=torch.Generator().manual_seed(3))
+    _, want_out, want_grads = gpu_scan.trusted(shape, inputs, dout, use_loop=True)
+    out, grads = gpu_scan._blocked_fp64(shape, inputs, dout, block_elems=2 * shape.batch * 37 * 3)
+    assert gpu_scan.rel_err(out, want_out) < 1e-6
+    assert grads.keys() == want_grads.keys()
+    for name, g in grads.items():
+        assert g.shape == want_grads[name].shape and gpu_scan.rel_err(g, want_grads[name]) < 1e-6, name
+
+
 def test_gates_reject_a_wrong_peer():
     shape = gpu_scan.Shape(1, 4, 33, state=2)
     inputs = gpu_scan.make_inputs(shape, "cpu")
