@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -31,14 +32,18 @@ def _run(out: Path, *flags: str, timeout: float = 180) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu-check")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = _run(out)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, json.loads((out / "gpu_check.json").read_text())
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out, json.loads((out / "gpu_check.json").read_text()), cpu_s
 
 
 @pytest.mark.slow
 def test_dry_run_report_validates_and_lists_every_step(dry_run):
-    out, doc = dry_run
+    out, doc, cpu_s = dry_run
+    assert cpu_s < 60, f"the dry run used {cpu_s:.0f} s of CPU on one thread"  # wall time varies with load
     assert sorted(p.name for p in out.iterdir()) == sorted(gpu_check.OUT_FILES)  # <= 8 files come back
     jsonschema.validate(doc, json.loads(gpu_report.SCHEMA.read_text()))
     assert doc["schema_check"] == "valid" and doc["dry_run"] is True and doc["commit"] == "test"
@@ -56,7 +61,7 @@ def test_dry_run_report_validates_and_lists_every_step(dry_run):
 
 @pytest.mark.slow
 def test_dry_run_plan_is_the_device_workload(dry_run):
-    _, doc = dry_run
+    _, doc, _ = dry_run
     scan = doc["plan"]["scan"]["items"]
     assert {"b1_d256_n16_L65536", "b1_d256_n16_L1048576", "b8_d2048_n16_L2048_gated"} <= set(scan["shapes"])
     assert "b8_d2048_n16_L65536_gated" in scan["shapes"] and scan["dtypes"] == ["float32", "bfloat16", "float16"]
@@ -72,7 +77,7 @@ def test_dry_run_plan_is_the_device_workload(dry_run):
 
 @pytest.mark.slow
 def test_dry_run_steps_ran_each_path_once(dry_run):
-    _, doc = dry_run
+    _, doc, _ = dry_run
     tests = {r["selection"]: r for r in doc["steps"]["tests"]["records"]}
     assert tests["gpu tier"]["collected"] > 0 and tests["kernels and model"]["collected"] > 0
     scan = doc["steps"]["scan"]["records"]
@@ -93,7 +98,7 @@ def test_dry_run_steps_ran_each_path_once(dry_run):
 
 @pytest.mark.slow
 def test_schema_rejects_a_report_without_a_step_or_with_an_unknown_status(dry_run):
-    _, doc = dry_run
+    _, doc, _ = dry_run
     schema = json.loads(gpu_report.SCHEMA.read_text())
     missing = json.loads(json.dumps(doc))
     del missing["steps"]["scan"]
