@@ -180,7 +180,7 @@ def make_plan(args, b: dict, dry: bool) -> dict:
     minutes = args.pretrain_minutes
     items = {
         "env": "GPU name, memory, multiprocessors, nvidia-smi, torch/triton/CUDA versions, optional packages",
-        "tests": {k: v for k, v in gpu_steps.test_selection().items()} | {"dry_run": "collect only"},
+        "tests": gpu_steps.test_selection() | {"dry_run": "collect only"},
         "scan": gpu_scan_step.describe(gpu_scan_step.plan(dry)),
         "train": gpu_steps.train_points(dry) | {"autocast": "bf16 on CUDA", "peak_memory": "max_memory_allocated"},
         "pretrain": {**gpu_pretrain.genome_setup(dry), "config": gpu_pretrain.pretrain_config(dry, minutes)},
@@ -211,6 +211,8 @@ def check(args) -> int:
         (out / name).unlink(missing_ok=True)
     b = budgets(args, args.dry_run)
     selected = args.steps.split(",") if args.steps else list(STEPS)
+    if set(selected) - set(STEPS):
+        raise SystemExit(f"--steps: unknown {sorted(set(selected) - set(STEPS))}; steps are {', '.join(STEPS)}")
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     doc: dict = {
         "schema_version": 1,
@@ -221,7 +223,8 @@ def check(args) -> int:
         "device": {},
         "plan": make_plan(args, budgets(args, False), dry=False),
         "prep": None,
-        "steps": {},
+        # every step is listed from the start, so a report cut short by the call's time limit is still complete
+        "steps": {name: skipped_step("not reached: the check ended before this step", b[name]) for name in STEPS},
     }
     if args.dry_run:
         doc["dry_plan"] = make_plan(args, b, dry=True)
