@@ -13,7 +13,7 @@ CONFIGFILE ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.genomamba-installed
 
-.PHONY: demo test lint format install bench clean
+.PHONY: demo test lint format install bench clean gpu-check gpu-check-prep gpu-check-dry gpu-check-wheels
 
 # A torch already in the venv (e.g. your CUDA build) is kept; otherwise the pinned CPU build is installed.
 $(STAMP): pyproject.toml
@@ -52,6 +52,29 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tokenization.py
 	$(BIN)/python benchmarks/scan.py
 	$(BIN)/python benchmarks/model.py
+
+# GPU check (issue 15, docs/gpu.md). `make gpu-check` builds what the device call carries (fly chr 4 windows and
+# their splits, in results/gpu-prep/) and prints the one `run` call to make: command, carry list, time limit.
+GPU_PREP := results/gpu-prep
+WHEEL_PLATFORMS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+
+gpu-check-prep: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/gpu_check.py --prep --prep-dir $(GPU_PREP)
+
+gpu-check: gpu-check-prep
+	@PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/gpu_check.py --device-command
+
+# the same script on this CPU: every step on tiny shapes (what tests/test_gpu_check.py runs)
+gpu-check-dry: $(STAMP)
+	PYTHON=$(abspath $(BIN))/python bash benchmarks/gpu_check.sh --dry-run --out results/gpu-check-dry
+
+# optional: polars as cp312 wheels, so the device reads windows.parquet itself (about 55 MB of the 64 MiB a call
+# may carry); without them the pretraining step uses the splits that gpu-check-prep wrote
+gpu-check-wheels: $(STAMP)
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    $(WHEEL_PLATFORMS) -d $(GPU_PREP)/whl $$($(BIN)/python -c "import importlib.metadata as m; \
+	    print(' '.join(f'{d}=={m.version(d)}' for d in ('polars', 'polars-runtime-32') \
+	    if any(x.metadata['Name'].lower() == d for x in m.distributions())))")
 
 clean:
 	rm -rf results .snakemake logs

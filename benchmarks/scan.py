@@ -11,6 +11,9 @@ recorded as results instead of taking the machine down):
 * ``mambapy_pscan``: ``mambapy.pscan.pscan`` as ``mambapy.mamba.MambaBlock.selective_scan`` uses it
 * ``fused_triton`` and ``mamba_ssm_cuda`` (mamba-ssm's ``selective_scan_fn``) on a CUDA device, when present
 
+Every peer is first checked against the float64 oracle at length 1,024 (output, and every input gradient for
+fwd+bwd); one that disagrees is recorded as ``wrong`` and not timed.
+
 Metrics: best-of-reps seconds, tokens/s (= length / seconds, batch 1), peak RSS of the worker process (CPU) or
 peak CUDA memory, the scaling exponent alpha (slope of log time against log length over 16k..1M) and ratios of
 the fused path against each peer at every length where both ran. The machine, thread count and load average
@@ -88,6 +91,36 @@ def _peer_fn(peer: str):
     raise ValueError(f"unknown peer {peer}")
 
 
+GATE_LENGTH = 1024
+GATE_TOL = {"out": 1e-4, "grad": 1e-3}  # relative L2 error of an fp32 peer against the float64 oracle
+
+
+def gate(fn, mode: str, device: str) -> dict:
+    """Correctness before timing (llm.c): the peer's output, and for ``fwdbwd`` every input gradient, on a
+    GATE_LENGTH problem of the benchmark's kind against the float64 sequential oracle on the same inputs."""
+    import torch
+    from genomamba_kernels.reference import selective_scan_loop
+
+    inputs = _inputs(GATE_LENGTH, device)
+    dout = torch.randn(1, DIM, GATE_LENGTH, generator=torch.Generator().manual_seed(1)).to(device)
+
+    def run(f, tensors):
+        if mode == "fwd":
+            with torch.no_grad():
+                return f(*tensors), []
+        leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
+        out = f(*leaves)
+        return out.detach(), list(torch.autograd.grad(out, leaves, dout.to(out.dtype)))
+
+    got, got_grads = run(fn, inputs)
+    want, want_grads = run(selective_scan_loop, [t.double() for t in inputs])
+    rel = lambda a, b: float((a.double().cpu() - b.cpu()).norm() / b.norm()) if torch.isfinite(a).all() else math.inf
+    errs = {"out": rel(got, want)}
+    errs.update({f"d{n}": rel(g, w) for n, g, w in zip("u delta A B C D".split(), got_grads, want_grads)})
+    grad_ok = all(v <= GATE_TOL["grad"] for k, v in errs.items() if k != "out")
+    return {"passed": errs["out"] <= GATE_TOL["out"] and grad_ok, "length": GATE_LENGTH, "rel_err": errs}
+
+
 def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -114,7 +147,10 @@ def worker(peer: str, length: int, mode: str, reps: int, threads: int) -> dict:
                 t.grad = None
         sync()
 
-    once(_inputs(1024, device))  # warm-up: library build/load, Triton compile and autotune, allocator
+    checked = gate(fn, mode, device)  # also the warm-up: library build/load, Triton compile and autotune
+    if not checked["passed"]:
+        return {"status": "wrong", "gate": checked}
+    once(_inputs(GATE_LENGTH, device))  # warm-up of the timed path itself (allocator, autograd)
     tensors = _inputs(length, device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -130,6 +166,7 @@ def worker(peer: str, length: int, mode: str, reps: int, threads: int) -> dict:
         "all_seconds": times,
         "tokens_per_s": length / best,
         "peak_rss_bytes": _peak_rss_bytes(),
+        "gate": checked,
     }
     if device == "cuda":
         res["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
