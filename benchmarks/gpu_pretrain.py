@@ -162,12 +162,14 @@ def run_pretrain(emit, dry: bool, windows: Path, minutes: float, work: Path) -> 
     except ImportError:
         use_prebuilt_splits(splits_file(windows))
         reader = f"prebuilt splits ({splits_file(windows).name})"
+    from genomamba.pretrain.config import load_pretrain_config
     from genomamba.pretrain.run import run_pretraining
 
     cfg = pretrain_config(dry, minutes)
     cfg_path = work / "pretrain.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    summary = run_pretraining(str(cfg_path), [], str(windows), str(work / "run"), progress_bar=False)
+    pre_cfg, model_cfg = load_pretrain_config(cfg_path, [])
+    summary = run_pretraining(pre_cfg, model_cfg, str(windows), str(work / "run"), progress_bar=False)
     curve = _loss_curve(work / "run")
     losses = [r["train/loss"] for r in curve if "train/loss" in r]
     fell = len(losses) >= 2 and sum(losses[-3:]) / len(losses[-3:]) < losses[0]
