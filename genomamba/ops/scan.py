@@ -77,17 +77,32 @@ def _check_shapes(u, delta, A, B, C, D, z, delta_bias, seq_idx) -> None:
                 f"{name} must be (batch={batch}, state={state}, length={length}) or (batch, groups, state, length)"
                 f" with dim % groups == 0, got {tuple(M.shape)}"
             )
-    for name, v in (("D", D), ("delta_bias", delta_bias)):
-        if v is not None and v.shape != (dim,):
-            raise ValueError(f"{name} must be (dim={dim},), got {tuple(v.shape)}")
+    check_common_inputs(
+        "selective_scan",
+        {"D": D, "delta_bias": delta_bias},
+        ("dim", dim),
+        seq_idx,
+        batch,
+        length,
+        (u, delta, A, B, C, D, z, delta_bias, seq_idx),
+    )
+
+
+def check_common_inputs(op, vectors: dict, size: tuple[str, int], seq_idx, batch: int, length: int, tensors) -> None:
+    """Checks every scan op shares: per-channel vectors of shape (size,), an integer (batch, length) ``seq_idx``,
+    and all tensors on one device."""
+    size_name, n = size
+    for name, v in vectors.items():
+        if v is not None and v.shape != (n,):
+            raise ValueError(f"{name} must be ({size_name}={n},), got {tuple(v.shape)}")
     if seq_idx is not None:
         if seq_idx.shape != (batch, length):
             raise ValueError(f"seq_idx must be (batch={batch}, length={length}), got {tuple(seq_idx.shape)}")
         if seq_idx.is_floating_point() or seq_idx.is_complex():
             raise ValueError(f"seq_idx must be an integer tensor, got {seq_idx.dtype}")
-    devices = {t.device for t in (u, delta, A, B, C, D, z, delta_bias, seq_idx) if t is not None}
+    devices = {t.device for t in tensors if t is not None}
     if len(devices) != 1:
-        raise ValueError(f"all selective_scan inputs must be on one device, got {sorted(map(str, devices))}")
+        raise ValueError(f"all {op} inputs must be on one device, got {sorted(map(str, devices))}")
 
 
 def selective_scan(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from genomamba.errors import GenomambaError
-from genomamba.ops.scan import resolve_backend
+from genomamba.ops.scan import check_common_inputs, resolve_backend
 
 
 def _check_shapes(x, dt, A, B, C, D, z, dt_bias, seq_idx, chunk_size) -> None:
@@ -38,19 +38,17 @@ def _check_shapes(x, dt, A, B, C, D, z, dt_bias, seq_idx, chunk_size) -> None:
         raise ValueError(f"B and C must have the same shape, got {tuple(B.shape)} and {tuple(C.shape)}")
     if z is not None and z.shape != x.shape:
         raise ValueError(f"z shape {tuple(z.shape)} != x shape {tuple(x.shape)}")
-    for name, v in (("D", D), ("dt_bias", dt_bias)):
-        if v is not None and v.shape != (heads,):
-            raise ValueError(f"{name} must be (heads={heads},), got {tuple(v.shape)}")
-    if seq_idx is not None:
-        if seq_idx.shape != (batch, length):
-            raise ValueError(f"seq_idx must be (batch={batch}, length={length}), got {tuple(seq_idx.shape)}")
-        if seq_idx.is_floating_point() or seq_idx.is_complex():
-            raise ValueError(f"seq_idx must be an integer tensor, got {seq_idx.dtype}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    devices = {t.device for t in (x, dt, A, B, C, D, z, dt_bias, seq_idx) if t is not None}
-    if len(devices) != 1:
-        raise ValueError(f"all ssd inputs must be on one device, got {sorted(map(str, devices))}")
+    check_common_inputs(
+        "ssd",
+        {"D": D, "dt_bias": dt_bias},
+        ("heads", heads),
+        seq_idx,
+        batch,
+        length,
+        (x, dt, A, B, C, D, z, dt_bias, seq_idx),
+    )
 
 
 def ssd(
