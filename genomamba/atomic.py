@@ -222,6 +222,20 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         _remove(tmp_path)
 
 
+@contextlib.contextmanager
+def scratch_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A working directory beside the output ``path`` for one run, deleted on exit. It is named like ``path``'s
+    temporaries, so a rerun after a killed run (no ``finally``) removes the one it left."""
+    path = Path(path)
+    _check_writable_parent(path)
+    remove_stale_temporaries(path)
+    work = _temp_beside(path, tempfile.mkdtemp)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 24) -> str:
     """Hex digest of a file, read in bounded chunks: the one checksum helper (windows QC, pretraining data,
     VEP provenance)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -144,6 +145,19 @@ def set_values(data: dict, values: dict[str, Any]) -> dict:
     return data
 
 
+class Flags(dict):
+    """``{config_key: value}`` of the flags a user set, remembering each key's flag (``--window-size``), so a range
+    error names what the user typed."""
+
+    def __init__(self, values: dict[str, Any], names: dict[str, str]):
+        super().__init__(values)
+        self.names = names
+
+    def update(self, other=(), **kw) -> None:
+        super().update(other, **kw)
+        self.names.update(getattr(other, "names", {}))
+
+
 def load_config(
     cls: type[T],
     path: str | os.PathLike | None = None,
@@ -155,12 +169,22 @@ def load_config(
     data = read_yaml(path) if path is not None else {}
     apply_overrides(data, list(overrides))
     set_values(data, flags or {})
-    return from_dict(cls, data, path=path)
+    try:
+        return from_dict(cls, data, path=path)
+    except GenomambaError as exc:
+        # a nested dataclass's own check names the leaf ("window"), a section key the full path ("promoters.window")
+        names = getattr(flags, "names", {})
+        names = {**{k.rsplit(".", 1)[-1]: v for k, v in names.items()}, **names}
+        problem = exc.problem
+        for key in sorted(names, key=len, reverse=True):  # "min_tail" before "tail"
+            problem = re.sub(rf"(?<![\w.-]){re.escape(key)}\b", names[key], problem)
+        raise GenomambaError(problem, exc.path, exc.record) from None
 
 
-def flag_values(args: Any, names: dict[str, str] | tuple[str, ...]) -> dict[str, Any]:
+def flag_values(args: Any, names: dict[str, str] | tuple[str, ...]) -> Flags:
     """``{config_key: value}`` for the argparse flags in ``names`` (a tuple of same-named keys, or a mapping
     flag -> dotted config key) that the user set; flags default to ``None`` so the dataclass stays the one source
     of defaults."""
-    pairs = names.items() if isinstance(names, dict) else ((n, n) for n in names)
-    return {key: getattr(args, flag) for flag, key in pairs if getattr(args, flag) is not None}
+    pairs = list(names.items() if isinstance(names, dict) else ((n, n) for n in names))
+    values = {key: getattr(args, flag) for flag, key in pairs if getattr(args, flag) is not None}
+    return Flags(values, {key: "--" + flag.replace("_", "-") for flag, key in pairs if key in values})

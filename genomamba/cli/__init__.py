@@ -31,8 +31,16 @@ COMMANDS = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A flag argparse cannot parse (``--context abc``, a missing required flag) is one line naming it, exit 2, like
+    every other bad input; argparse would print the whole usage first. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="genomamba",
         description="Bidirectional Mamba for genomes: windows, pretraining, fine-tuning, variant scoring.",
     )
@@ -66,5 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an environment problem: one line, traceback only on --debug
         if args.debug:
             raise
-        print(f"genomamba {args.command}: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""  # library messages can span lines
+        print(f"genomamba {args.command}: {type(exc).__name__}: {first} (rerun with --debug)", file=sys.stderr)
         return 1

@@ -12,7 +12,18 @@ from typing import get_args
 from genomamba.backends import BACKENDS
 
 # CLI flag -> ScoreVcfConfig field; unset flags fall back to --config, then to the dataclass defaults
-_FLAGS = ("context", "batch_size", "ref_check", "strands", "threads", "keep_info", "per_variant", "device")
+_FLAGS = (
+    "context",
+    "batch_size",
+    "ref_check",
+    "strands",
+    "threads",
+    "keep_info",
+    "per_variant",
+    "device",
+    "kmer_baseline",
+    "head_output",
+)
 
 
 def _csv(text: str) -> list[str]:
@@ -108,13 +119,13 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         config,
         checkpoint=args.checkpoint,
-        kmer=args.kmer_baseline,
+        kmer=config.kmer_baseline,
         regions=args.regions,
         out_format=args.out_format,
         command=command,
         backend=args.backend,
         progress=False if args.no_progress else None,
-        head_output=args.head_output,
+        head_output=config.head_output,
     )
     flagged = ", ".join(f"{k} {v}" for k, v in summary["flagged_alleles"].items()) or "none"
     print(

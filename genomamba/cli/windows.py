@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 # CLI flag -> WindowsConfig field; flags left unset fall back to --config, then to the dataclass defaults
@@ -56,29 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-chroms", type=_chroms, metavar="A,B", help="explicit test sequences (chromosome split)")
     p.add_argument("--seed", type=int, help=f"seed for which blocks/chromosomes are held out (default {d.seed})")
     p.set_defaults(func=run)
-    p.error = _one_line_error(p)
-
-
-def _one_line_error(parser: argparse.ArgumentParser):
-    """A flag argparse cannot parse ("--window-size abc") is one line naming it, exit 2, like every other bad
-    input (argparse would print the whole usage first)."""
-
-    def error(message: str):
-        parser.exit(2, f"genomamba windows: {message} (see genomamba windows --help)\n")
-
-    return error
-
-
-def _name_flags(problem: str, flags: dict) -> str:
-    """Say ``--window-size`` instead of ``window_size`` in a config error when the value came from that flag."""
-    for key in flags:
-        problem = re.sub(rf"\b{key}\b", "--" + key.replace("_", "-"), problem)
-    return problem
 
 
 def run(args: argparse.Namespace) -> int:
     from genomamba.config import flag_values, load_config
-    from genomamba.errors import GenomambaError
     from genomamba.genome.registry import resolve_genome
     from genomamba.genome.windows import WindowsConfig, build_windows, check_replaceable
 
@@ -86,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
     flags = flag_values(args, _FLAGS)
     if (args.val_chroms or args.test_chroms) and args.split_by is None:
         flags["split_by"] = "chromosome"  # explicit held-out chromosomes imply a chromosome split
-    try:
-        cfg = load_config(WindowsConfig, args.config, flags=flags)
-    except GenomambaError as exc:
-        raise GenomambaError(_name_flags(exc.problem, flags), exc.path, exc.record) from None
+    cfg = load_config(WindowsConfig, args.config, flags=flags)
     fasta, _ = resolve_genome(args.fasta)
     qc = build_windows(fasta, args.out, cfg, genome_name=args.fasta)
     splits = ", ".join(f"{s} {v['windows']}" for s, v in qc["splits"].items())

@@ -37,6 +37,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.flank < 0:
             raise ValueError(f"flank must be >= 0, got {self.flank}")
+        if self.split_seed < 0:
+            raise ValueError(f"split_seed must be >= 0, got {self.split_seed}")
         if self.classes is not None and (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)):
             raise ValueError(f"classes must name at least 2 distinct classes, got {self.classes}")
         if self.resplit is not None and self.resplit != "all" and self.resplit not in SPLIT_ALIASES:
@@ -95,6 +97,8 @@ class FinetuneTrain:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"train.seed must be >= 0, got {self.seed}")
         for name in ("batch_size", "eval_batch_size", "max_epochs", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")

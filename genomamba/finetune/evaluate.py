@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from genomamba.columns import numeric_column
 from genomamba.errors import GenomambaError
 from genomamba.finetune.datasets import LabeledData, describe_source, load_labeled
 from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics
@@ -99,11 +100,10 @@ def read_predictions(path: str | os.PathLike) -> tuple[PredictionsInfo, pl.DataF
 
 def _truth_and_scores(info: PredictionsInfo, labeled: pl.DataFrame, path: str) -> tuple[np.ndarray, np.ndarray]:
     """Labels (n,) -- class indices or targets -- and scores (n,) or (n, K) of the labeled rows."""
-    import polars as pl
 
     task, classes = info.task, info.classes
     if task == "regression":
-        y = labeled["label"].cast(pl.Float64).to_numpy()
+        y = numeric_column(labeled, "label", path).to_numpy()
         needed = ["pred"]
     else:
         index = {c: k for k, c in enumerate(classes)}
@@ -115,7 +115,7 @@ def _truth_and_scores(info: PredictionsInfo, labeled: pl.DataFrame, path: str) -
     for col in needed:
         if col not in labeled.columns:
             raise GenomambaError(f"missing column {col!r} for a {task} task", path)
-    scores = labeled.select(needed).cast(pl.Float64).to_numpy()
+    scores = np.column_stack([numeric_column(labeled, col, path).to_numpy() for col in needed])
     return y, scores[:, 0] if scores.shape[1] == 1 else scores
 
 

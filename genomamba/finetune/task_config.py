@@ -22,6 +22,8 @@ class SplitConfig:
     test_chroms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.split_by not in ("block", "chromosome"):
             raise ValueError(f"split_by must be block or chromosome, got {self.split_by!r}")
         if self.block_size < 1:
@@ -56,6 +58,8 @@ class PromoterTaskConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2, got {self.window}")
         if self.negatives_per_positive <= 0:
@@ -82,6 +86,8 @@ class SpliceTaskConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2, got {self.window}")
         if self.decoys_per_site <= 0:

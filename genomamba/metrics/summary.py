@@ -79,7 +79,11 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
         data = _load(path)
         if keys:
             numbers = dict(flatten_numbers(data))
-            summary[label] = {k: numbers[k] for k in keys if k in numbers}
+            unknown = [k for k in keys if k not in numbers]
+            if unknown:
+                known = ", ".join(sorted(numbers)[:12]) or "none"
+                raise GenomambaError(f"no numeric key {unknown[0]!r} in {label} (keys: {known})", path)
+            summary[label] = {k: numbers[k] for k in keys}
         else:
             summary[label] = headline(data)
     lines = ["genomamba results", "================="]

@@ -134,6 +134,10 @@ class PretrainConfig:
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
     def resolve_model(self) -> ModelConfig:
         """The architecture: ``model_config`` (a preset name or YAML path) with the ``model`` fields on top."""
         return ModelConfig.from_preset(self.model_config, self.model)

@@ -12,6 +12,7 @@ from typing import Literal
 MIN_CONTEXT = 64  # bases; the tiling's flank is context // 4, so at least 16 bases of context on each side
 DEFAULT_CONTEXT = 4096
 AUTO_BATCH_BASES = 65536  # batch_size 0 = as many windows as fit in this many bases (at least one)
+MAX_KMER_ORDER = 6  # k bases on each side: 4**(2k) contexts, 4**12 * 4 counts at k = 6
 
 RefCheck = Literal["error", "warn", "skip"]
 Strands = Literal["auto", "both", "forward"]
@@ -34,8 +35,14 @@ class ScoreVcfConfig:
     keep_info: list[str] = field(default_factory=list)  # INFO fields copied into TSV/Parquet columns
     threads: int = 0  # torch / htslib threads; 0 = leave the defaults
     device: str = "cpu"  # torch device the model runs on ("cuda", "cuda:1", ...)
+    kmer_baseline: int | None = None  # score with the two-sided k-mer model of this order instead of a checkpoint
+    head_output: int | None = None  # fine-tuned heads: the class / target whose prediction change is the score
 
     def __post_init__(self) -> None:
+        if self.kmer_baseline is not None and not 1 <= self.kmer_baseline <= MAX_KMER_ORDER:
+            raise ValueError(f"kmer_baseline order must be 1..{MAX_KMER_ORDER}, got {self.kmer_baseline}")
+        if self.head_output is not None and self.head_output < 0:
+            raise ValueError(f"head_output must be a class / target index >= 0, got {self.head_output}")
         if self.context < MIN_CONTEXT:
             raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {self.context}")
         if self.batch_size < 0 or self.threads < 0 or self.tile_cache < 0:
@@ -67,6 +74,8 @@ class EvaluateVepConfig:
     def __post_init__(self) -> None:
         if self.bootstrap < 0:
             raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         for item in self.contrasts:
             a, sep, b = item.partition(":")
             if not sep or not a or not b:

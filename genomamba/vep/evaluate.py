@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genomamba.columns import numeric_column
 from genomamba.errors import GenomambaError
 from genomamba.metrics.plots import plot_boxes, plot_roc_panels
 from genomamba.metrics.ranking import auprc, auroc, bootstrap_ci, finite
@@ -153,10 +154,10 @@ def _table_rows(path: Path, score_field: str, label_field: str | None, group_fie
     labels = df[label_field].to_list() if label_field else [None] * df.height
     return {
         "chrom": df["chrom"].cast(pl.Utf8).to_list(),
-        "pos": df["pos"].cast(pl.Int64).to_list(),
+        "pos": numeric_column(df, "pos", path, integer=True).to_list(),
         "ref": df["ref"].cast(pl.Utf8).to_list(),
         "alt": df["alt"].cast(pl.Utf8).to_list(),
-        "score": df[col].cast(pl.Float64).fill_null(np.nan).to_list(),
+        "score": numeric_column(df, col, path).fill_null(np.nan).to_list(),
         "label": [_parse_label(v, path, f"row {i + 1}") for i, v in enumerate(labels)],
         "group": [str(v or "") for v in df[group_field].to_list()] if group_field else [""] * df.height,
     }

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from genomamba.atomic import atomic_file
+from genomamba.atomic import atomic_file, check_output_path, scratch_dir
 from genomamba.errors import GenomambaError
 from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.engine import Engine, make_engine
@@ -57,7 +56,7 @@ def score_vcf(
     from genomamba.vep.vcf_io import parse_regions, prepare_input
 
     t_start = time.perf_counter()
-    out = Path(out)
+    out = check_output_path(out, ("file",))  # a directory or an unwritable folder fails before any work
     fmt = output_format(out, out_format)
     if (checkpoint is None) == (kmer is None):  # checked before any input is read
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
@@ -67,9 +66,8 @@ def score_vcf(
         torch.set_num_threads(config.threads)
     genome = Genome(fasta)
     region_list = parse_regions(regions) if regions else None
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.work.", dir=out.parent) as work:
+        with scratch_dir(out) as work:
             vin = prepare_input(vcf, work)
             log.info("%s: %d records (%s, %s)", vin.source, vin.n_records, vin.fmt, vin.compression)
             _check_header_contigs(vin, genome)
@@ -78,7 +76,7 @@ def score_vcf(
             scorer = load_scorer(genome, config, checkpoint, kmer, backend, head_output)
             engine = make_engine(scorer, genome, config, source=str(vin.source))
             provenance = run_provenance(scorer, engine, genome, fasta, config, command)
-            index = _write_scores(out, fmt, vin, engine, genome, provenance, config, region_list, progress, Path(work))
+            index = _write_scores(out, fmt, vin, engine, genome, provenance, config, region_list, progress, work)
         return run_summary(out, index, engine, scorer, genome, vin, time.perf_counter() - t_start)
     finally:
         genome.close()
@@ -96,23 +94,28 @@ def _write_scores(
     progress,
     work: Path,
 ) -> Path | None:
-    """Stream the scores into ``out`` and its index (both atomic) -> the index path, or None."""
+    """Stream the scores into ``out`` and its index (both atomic) -> the index path, or None.
+
+    The index's temporary encloses the output's, so the output is renamed into place first and the index only after
+    it: a failed rename of the output leaves neither behind."""
     supervised = isinstance(engine.scorer, SupervisedScorer)
     suffix = _index_suffix(fmt, genome)
-    index = Path(f"{out}{suffix}") if suffix else None
-    with atomic_file(out) as tmp_out:
+    if suffix is None:
+        with atomic_file(out) as tmp_out:
+            writer = _make_writer(tmp_out, fmt, vin, provenance, config, supervised)
+            _stream(vin, engine, writer, config, regions, progress)
+            writer.finish(vin.index_ready or regions is not None, None, work)
+        return None
+    index = Path(f"{out}{suffix}")
+    with atomic_file(index) as tmp_index, atomic_file(out) as tmp_out:
+        tmp_index.unlink()
         writer = _make_writer(tmp_out, fmt, vin, provenance, config, supervised)
         _stream(vin, engine, writer, config, regions, progress)
-        if index is None:
-            writer.finish(vin.index_ready or regions is not None, None, work)
-            return None
-        with atomic_file(index) as tmp_index:
-            tmp_index.unlink()
-            writer.finish(vin.index_ready, tmp_index, work)
-            for other in (".tbi", ".csi"):  # a stale index of the other kind would not match
-                stale = Path(f"{out}{other}")
-                if other != suffix and stale.exists():
-                    stale.unlink()
+        writer.finish(vin.index_ready, tmp_index, work)
+    for other in (".tbi", ".csi"):  # a stale index of the other kind would not match
+        stale = Path(f"{out}{other}")
+        if other != suffix and stale.exists():
+            stale.unlink()
     return index
 
 

@@ -25,12 +25,11 @@ import numpy as np
 from genomamba.atomic import file_digest
 from genomamba.baselines.kmer import KmerModel, context_log2_probs, fit_kmer
 from genomamba.errors import GenomambaError
-from genomamba.vep.config import ScoreVcfConfig
+from genomamba.vep.config import MAX_KMER_ORDER, ScoreVcfConfig
 
 log = logging.getLogger(__name__)
 
 Fusion = Literal["head", "layer"]
-MAX_KMER_ORDER = 6  # k bases on each side: 4**(2k) contexts, 4**12 * 4 counts at k = 6
 _LN2 = float(np.log(2.0))
 
 

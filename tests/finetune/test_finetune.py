@@ -182,7 +182,7 @@ def test_cli_errors_are_one_line(tmp_path, motif_config):
     proc = cli(
         "predict", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "p.tsv"), "--batch-size", "0"
     )
-    assert proc.returncode == 2 and "batch_size must be >= 1" in proc.stderr
+    assert proc.returncode == 2 and "--batch-size must be >= 1" in proc.stderr
 
 
 @pytest.mark.parametrize(

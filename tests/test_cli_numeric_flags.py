@@ -1,0 +1,81 @@
+"""Every numeric flag of every command, given 0, a negative value or a non-number: exit 2, one line on stderr that
+names the flag, and nothing written. The flags are read from the parser itself, so a new numeric flag is walked too;
+a command with numeric flags must have a base command line below."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from genomamba.cli import build_parser
+
+VCF = str(resources.files("genomamba") / "resources/genomes/yeast_chrI/consequence_snvs.vcf.gz")
+
+# the rest of a command line that is valid up to the flag under test ({tmp} is the test's empty folder)
+BASE = {
+    "windows": ["--fasta", "yeast_chrI", "--out", "{tmp}/windows"],
+    "score-vcf": ["--vcf", VCF, "--fasta", "yeast_chrI", "--kmer-baseline", "2", "--out", "{tmp}/scores.tsv"],
+    "evaluate-vep": ["--scores", "m={tmp}/missing.tsv", "--out", "{tmp}/eval"],
+    "make-task": ["promoters", "--genome", "yeast_chrI", "--out", "{tmp}/task.tsv"],
+    "predict": ["--checkpoint", "{tmp}/missing_checkpoint", "--out", "{tmp}/pred.parquet"],
+}
+# flags for which 0 is a documented, valid value (auto, "none", a seed, a class index, a fraction)
+ZERO_OK = {
+    ("windows", "--min-tail"),
+    ("windows", "--max-n-frac"),
+    ("windows", "--val-frac"),
+    ("windows", "--test-frac"),
+    ("windows", "--seed"),
+    ("score-vcf", "--batch-size"),
+    ("score-vcf", "--threads"),
+    ("score-vcf", "--head-output"),
+    ("evaluate-vep", "--bootstrap"),
+    ("evaluate-vep", "--seed"),
+    ("make-task", "--seed"),
+    ("predict", "--flank"),
+}
+
+
+def _numeric_flags() -> list[tuple[str, str, int]]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = []
+    for command, sp in sub.choices.items():
+        for action in sp._actions:
+            if action.type in (int, float) and action.option_strings:
+                nargs = action.nargs if isinstance(action.nargs, int) else 1
+                out.append((command, action.option_strings[-1], nargs))
+    return out
+
+
+FLAGS = _numeric_flags()
+CASES = [
+    pytest.param(command, flag, nargs, value, id=f"{command}{flag}={value}")
+    for command, flag, nargs in FLAGS
+    for value in ("0", "-3", "abc")
+    if not (value == "0" and (command, flag) in ZERO_OK)
+]
+
+
+def test_every_command_with_numeric_flags_has_a_base_command_line():
+    assert {command for command, _, _ in FLAGS} <= set(BASE)
+
+
+@pytest.mark.parametrize("command, flag, nargs, value", CASES)
+def test_bad_numeric_flag_is_one_line_exit_2_and_writes_nothing(tmp_path, command, flag, nargs, value):
+    base = [part.format(tmp=tmp_path) for part in BASE[command]]
+    argv = [sys.executable, "-m", "genomamba", command, *base, flag, *([value] * nargs)]
+    env = dict(os.environ, GENOMAMBA_CACHE_DIR=str(tmp_path / "cache"))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr
+    assert len(lines) == 1, r.stderr
+    assert flag in lines[0], lines[0]
+    left = sorted(p.name for p in Path(tmp_path).iterdir() if p.name != "cache")
+    assert left == [], f"{command} {flag} {value} left {left}"
