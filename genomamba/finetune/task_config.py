@@ -30,7 +30,7 @@ class SplitConfig:
             raise ValueError(f"block_size must be >= 1, got {self.block_size}")
         fr = tuple(self.fractions)
         if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6 or fr[0] <= 0:
-            raise ValueError(f"split fractions must be 3 numbers >= 0 summing to 1, train > 0: {list(fr)}")
+            raise ValueError(f"fractions (train, val, test) must be 3 numbers >= 0 summing to 1, train > 0: {list(fr)}")
         if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
             raise ValueError("val_chroms/test_chroms need split_by=chromosome")
 

@@ -154,8 +154,8 @@ def test_make_task_cli_errors_are_one_line(tmp_path, toy_genome, capsys):
     cases = {
         ("--window", "0"): "--window must be >= 2, got 0",
         ("--negatives-per-positive", "0"): "--negatives-per-positive must be > 0",
-        ("--fractions", "0.5", "0.6", "0.1"): "split fractions",
-        ("--split-by", "block", "--val-chroms", "chrA"): "val_chroms/test_chroms need split_by=chromosome",
+        ("--fractions", "0.5", "0.6", "0.1"): "--fractions (train, val, test) must be",
+        ("--split-by", "block", "--val-chroms", "chrA"): "--val-chroms/test_chroms need --split-by=chromosome",
     }
     for extra, problem in cases.items():
         assert main([*base, *extra]) == 2, extra
