@@ -54,7 +54,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/model.py
 
 # GPU check (issue 15, docs/gpu.md). `make gpu-check` builds what the device call carries (fly chr 4 windows and
-# their splits, in results/gpu-prep/) and prints the one `run` call to make: command, carry list, time limit.
+# their splits, the yeast VCF and reference arrays for variant scoring, in results/gpu-prep/) and prints the one
+# `run` call to make: command, carry list, time limit.
 GPU_PREP := results/gpu-prep
 WHEEL_PLATFORMS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
 

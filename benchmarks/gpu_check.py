@@ -1,9 +1,9 @@
-"""The GPU check of issue 15: tests, scan benchmark, training throughput, a short pretraining run and the score-vcf
-placeholder, in one command, each step in its own process with its own time budget (docs/gpu.md).
+"""The GPU check of issue 15: tests, scan benchmark, training throughput, a short pretraining run and variant-scoring
+throughput, in one command, each step in its own process with its own time budget (docs/gpu.md).
 
     bash benchmarks/gpu_check.sh                       # on the device: writes to $OUT (see the .sh)
     bash benchmarks/gpu_check.sh --dry-run             # on a CPU: every step on tiny shapes, one iteration
-    python benchmarks/gpu_check.py --prep              # CPU side, before the call: windows + splits for pretraining
+    python benchmarks/gpu_check.py --prep              # CPU side, before the call: pretraining and scoring inputs
     python benchmarks/gpu_check.py --device-command    # the `run` command line and carry list for the device tool
 
 Writes into --out: gpu_check.json (every step: status, reason, budget, seconds, its records, its log tail; valid
@@ -32,7 +32,7 @@ BENCH = ROOT / "benchmarks"
 PREP_DIR = Path("results/gpu-prep")  # ignored by .gitignore's /results/; the device call carries it
 STEPS = ("env", "tests", "scan", "train", "pretrain", "score_vcf")
 # seconds per step on the device; pretraining gets its minutes plus start-up, final validation and test
-BUDGETS = {"env": 10, "tests": 100, "scan": 85, "train": 55, "pretrain": None, "score_vcf": 5}
+BUDGETS = {"env": 10, "tests": 90, "scan": 80, "train": 50, "pretrain": None, "score_vcf": 30}
 PRETRAIN_EXTRA_S = 40
 DEVICE_TIMEOUT_S = 580
 OUT_FILES = ("gpu_check.json", "summary.txt", "pytest.log", "steps.log")
@@ -86,7 +86,9 @@ def step_main(args) -> int:
 
             summary = gpu_pretrain.run_pretrain(emit, dry, Path(args.windows), args.pretrain_minutes, work)
         else:
-            summary = gpu_steps.run_score_vcf(emit, dry)
+            import gpu_vep
+
+            summary = gpu_vep.run_step(emit, dry, args.step_budget, Path(args.prep_dir))
         emit({"final": summary})
         return 0
     except BaseException:
@@ -131,6 +133,7 @@ def run_step(name: str, args, budget: float, work: Path, out: Path) -> dict:
     records_file = work / f"{name}.jsonl"
     cmd = [sys.executable, __file__, "--run-step", name, "--records", str(records_file), "--work", str(work / name)]
     cmd += ["--out", str(out), "--step-budget", str(budget), "--windows", str(args.windows)]
+    cmd += ["--prep-dir", str(args.prep_dir)]
     cmd += ["--pretrain-minutes", str(args.pretrain_minutes)] + (["--dry-run"] if args.dry_run else [])
     log = out / "steps.log"
     with log.open("a") as fh:
@@ -176,6 +179,7 @@ def make_plan(args, b: dict, dry: bool) -> dict:
     import gpu_pretrain
     import gpu_scan_step
     import gpu_steps
+    import gpu_vep
 
     minutes = args.pretrain_minutes
     items = {
@@ -184,7 +188,7 @@ def make_plan(args, b: dict, dry: bool) -> dict:
         "scan": gpu_scan_step.describe(gpu_scan_step.plan(dry)),
         "train": gpu_steps.train_points(dry) | {"autocast": "bf16 on CUDA", "peak_memory": "max_memory_allocated"},
         "pretrain": {**gpu_pretrain.genome_setup(dry), "config": gpu_pretrain.pretrain_config(dry, minutes)},
-        "score_vcf": "variants/s of score-vcf --device cuda, once the flag exists (a recorded skip until then)",
+        "score_vcf": gpu_vep.plan(dry) | {"what": "variants/s of the score-vcf engine, --device cuda vs cpu"},
     }
     return {name: {"budget_s": b[name], "items": items[name]} for name in STEPS}
 
@@ -228,7 +232,7 @@ def check(args) -> int:
     }
     if args.dry_run:
         doc["dry_plan"] = make_plan(args, b, dry=True)
-        args.windows, doc["prep"] = _dry_prep(work)
+        args.windows, args.prep_dir, doc["prep"] = _dry_prep(work)
     t0 = time.perf_counter()
     for name in STEPS:
         if name not in selected:
@@ -259,15 +263,17 @@ def check(args) -> int:
     return 1 if failed else 0
 
 
-def _dry_prep(work: Path) -> tuple[Path, dict]:
-    """The dry run's own small windows directory (bundled yeast chromosome), built as --prep would."""
+def _dry_prep(work: Path) -> tuple[Path, str, dict]:
+    """The dry run's own prep folder (small windows of the bundled yeast chromosome, the scoring inputs), built as
+    --prep would: (windows directory, prep folder, what --prep reported)."""
     sys.path.insert(0, str(BENCH))
-    cmd = [sys.executable, __file__, "--prep", "--dry-run", "--prep-dir", str(work / "prep")]
+    prep = work / "prep"
+    cmd = [sys.executable, __file__, "--prep", "--dry-run", "--prep-dir", str(prep)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        return work / "prep" / "missing", {"status": "error", "reason": proc.stderr.strip()[-500:]}
+        return prep / "missing", str(prep), {"status": "error", "reason": proc.stderr.strip()[-500:]}
     made = json.loads(proc.stdout.splitlines()[-1])
-    return Path(made["windows"]), {"status": "ok", **made}
+    return Path(made["windows"]), str(prep), {"status": "ok", **made}
 
 
 # ------------------------------------------------------------------------------------------------ entry points
@@ -275,6 +281,8 @@ def _dry_prep(work: Path) -> tuple[Path, dict]:
 
 def device_command(args) -> dict:
     """The exact `run` call: command (<= 2000 characters), carry list and time limit."""
+    import gpu_vep
+
     prep = ROOT / PREP_DIR
     commit = _commit() or "unknown"
     command = f"GENOMAMBA_COMMIT={commit} bash benchmarks/gpu_check.sh"
@@ -284,7 +292,7 @@ def device_command(args) -> dict:
         "carry": [str(PREP_DIR)],
         "timeout_s": DEVICE_TIMEOUT_S,
         "carry_mib": round(size / 2**20, 1),
-        "prepared": (prep / "fly4" / "qc.json").is_file() and (prep / "fly4.splits.npz").is_file(),
+        "prepared": all((prep / f).is_file() for f in ("fly4/qc.json", "fly4.splits.npz", gpu_vep.VEP_FILE)),
         "wheels": sorted(p.name for p in (prep / "whl").glob("*.whl")) if (prep / "whl").is_dir() else [],
     }
 
@@ -298,8 +306,8 @@ def parse_args(argv=None):
     ap.add_argument("--pretrain-minutes", type=float, default=3.0, help="wall time of the pretraining fit")
     ap.add_argument("--windows", default=str(PREP_DIR / "fly4"), help="windows directory built by --prep")
     ap.add_argument("--keep-work", action="store_true", help="keep the scratch folder (pretraining run, junit)")
-    ap.add_argument("--prep", action="store_true", help="CPU side: build the windows and splits for pretraining")
-    ap.add_argument("--prep-dir", default=str(PREP_DIR), help="where --prep writes (default %(default)s)")
+    ap.add_argument("--prep", action="store_true", help="CPU side: build the pretraining and scoring inputs")
+    ap.add_argument("--prep-dir", default=str(PREP_DIR), help="--prep's output, the steps' input (default %(default)s)")
     ap.add_argument("--device-command", action="store_true", help="print the device `run` call as JSON")
     ap.add_argument("--run-step", choices=STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--records", help=argparse.SUPPRESS)
@@ -315,8 +323,10 @@ def main(argv=None) -> int:
         return step_main(args)
     if args.prep:
         import gpu_pretrain
+        import gpu_vep
 
-        print(json.dumps(gpu_pretrain.prep(Path(args.prep_dir), args.dry_run)))
+        made = gpu_pretrain.prep(Path(args.prep_dir), args.dry_run)
+        print(json.dumps(made | {"vep": gpu_vep.prep(Path(args.prep_dir))}))
         return 0
     if args.device_command:
         print(json.dumps(device_command(args), indent=1))

@@ -35,6 +35,14 @@ def headline(steps: dict) -> dict:
     pre = steps.get("pretrain", {}).get("summary", {})
     for k in ("steps", "precision", "loss_fell", "test_bits_per_base", "tokens_per_s"):
         h[f"pretrain_{k}"] = pre.get(k)
+    for r in steps.get("score_vcf", {}).get("records", []):
+        if r.get("kind") == "vep_timing":
+            key = f"score_vcf_variants_per_s/{r['device']}/{r['preset']}/{r['context']}"
+            h[key] = r.get("variants_per_s") if r.get("status") == "ok" else r.get("status")
+        elif r.get("kind") == "vep_check":
+            h["score_vcf_cuda_matches_cpu"] = r.get("passed")
+            h["score_vcf_check_max_abs_err"] = r.get("max_abs_err")
+    h["score_vcf_speedup_vs_cpu"] = steps.get("score_vcf", {}).get("summary", {}).get("speedup_vs_cpu")
     fwd = h.get("scan_fwd_ms/b1_d256_n16_L1048576")
     h["target_fwd_L2^20_d256_at_most_3ms_on_h100"] = None if fwd is None else fwd <= 3.0
     tests = steps.get("tests", {}).get("summary", {}).get("selections", {})

