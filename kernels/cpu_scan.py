@@ -1,11 +1,12 @@
 """CPU path: the fused C++ selective scan (``csrc/cpu_scan.cpp``) behind a ``torch.autograd.Function``.
 
-Forward streams the sequence in blocks of ``block`` steps, 8 channels per vector, and (when a gradient is
-needed) saves the state at every block start: batch*dim*state*length/block floats. Backward recomputes each
-block from its checkpoint and runs the adjoint recurrence; dB/dC channel sums go to per-slab partial buffers
-(nslab * batch * groups * length * state floats) summed in a fixed order. Memory is O(batch*dim*length) plus
-those two terms: nothing of size (length, dim, state) exists. Inputs keep their strides (no copies of
-(batch, dim, length) tensors); non-fp32 inputs are computed in fp32 and the output cast back.
+Forward streams the sequence in blocks of ``block`` steps, 8 or 16 channels per vector (AVX2 or AVX-512),
+and (when a gradient is needed) saves the state at every block start: batch*dim*state*length/block floats.
+Backward recomputes each block from its checkpoint and runs the adjoint recurrence; dB/dC channel sums go to
+per-slab partial buffers (nslab * batch * groups * length * state floats) summed in a fixed order. Memory is
+O(batch*dim*length) plus those two terms: nothing of size (length, dim, state) exists. Inputs keep their
+strides (no copies of (batch, dim, length) tensors); non-fp32 inputs are computed in fp32 and the output
+cast back.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def load_library() -> ctypes.CDLL:
     return lib
 
 
+@functools.lru_cache(maxsize=1)
+def lanes_per_tile() -> int:
+    """Channels per vector tile of the compiled kernel: 16 with AVX-512, else 8."""
+    return int(load_library().genomamba_scan_lanes())
+
+
 def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
@@ -109,7 +116,7 @@ def _fill(args: ScanArgs, u, delta, A, B, C, D, z, delta_bias, seq_idx, softplus
 
 def _geometry(dim: int, groups: int, length: int, block: int) -> tuple[int, int, int]:
     """(tiles per group, tiles in all, blocks) exactly as the C++ Geometry computes them."""
-    lanes = 8
+    lanes = lanes_per_tile()
     tpg = math.ceil(dim // groups / lanes)
     return tpg, tpg * groups, math.ceil(length / block)
 
@@ -124,7 +131,8 @@ class _CpuSelectiveScan(torch.autograd.Function):
         out = torch.empty_like(u)  # keeps u's strides when u is a dense view (e.g. of (batch, length, dim))
         last_state = torch.empty(batch, dim, state, dtype=torch.float32)
         tpg, ntiles, nblocks = _geometry(dim, groups, length, block)
-        ckpt = torch.empty(batch, ntiles, max(nblocks, 1), state, 8, dtype=torch.float32) if save else None
+        ckpt_shape = (batch, ntiles, max(nblocks, 1), state, lanes_per_tile())
+        ckpt = torch.empty(ckpt_shape, dtype=torch.float32) if save else None
         # (batch, groups, length, state) copies of B, C: a block then reads one contiguous run (B*G*L*N floats,
         # 1/dim of the (batch, dim, length) tensors); strided rows would each be a separate prefetch stream
         Bt, Ct = _time_major(B), _time_major(C)
