@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from genomamba_kernels._build import build_library
 
-__all__ = ["selective_scan_cpu", "load_library", "DEFAULT_BLOCK"]
+__all__ = ["selective_scan_cpu", "load_library", "DEFAULT_BLOCK", "kernel_threads", "set_kernel_threads"]
 
 DEFAULT_BLOCK = 128  # steps per block: the backward keeps 4 * block * state * 32 B per thread (256 KiB, L2-sized)
 
@@ -66,6 +66,23 @@ class ScanArgs(ctypes.Structure):
     _fields_ = [(f, ctypes.c_void_p if f in _POINTERS else ctypes.c_int64) for f in _FIELDS]
 
 
+_KERNEL_THREADS: int | None = None
+
+
+def set_kernel_threads(n: int | None) -> None:
+    """Threads of the C++ kernels (scan, conv); None follows ``torch.get_num_threads()``. The kernels hand out
+    work dynamically, so they may use more threads than torch's statically split intra-op pool
+    (see ``genomamba.threads``)."""
+    global _KERNEL_THREADS
+    if n is not None and n < 1:
+        raise ValueError(f"kernel threads must be >= 1, got {n}")
+    _KERNEL_THREADS = n
+
+
+def kernel_threads() -> int:
+    return _KERNEL_THREADS or torch.get_num_threads()
+
+
 @functools.lru_cache(maxsize=1)
 def load_library() -> ctypes.CDLL:
     """Compile (once per machine and source version, cached on disk) and load the kernel library."""
@@ -87,7 +104,10 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 def _time_major(M: torch.Tensor) -> torch.Tensor:
-    """(batch, groups, state, length) -> same-shape view of a (batch, groups, length, state) contiguous copy."""
+    """(batch, groups, state, length) with state stride 1 (time-major rows, e.g. views of the mixer's x_proj
+    output): as is. Otherwise the same-shape view of a (batch, groups, length, state) contiguous copy."""
+    if M.stride(2) == 1:
+        return M
     return M.transpose(2, 3).contiguous().transpose(2, 3)
 
 
@@ -102,7 +122,7 @@ def _fill(args: ScanArgs, u, delta, A, B, C, D, z, delta_bias, seq_idx, softplus
     batch, dim, length = u.shape
     args.batch, args.dim, args.length = batch, dim, length
     args.nstate, args.ngroups = A.shape[1], B.shape[1]
-    args.block, args.nthreads = block, torch.get_num_threads()
+    args.block, args.nthreads = block, kernel_threads()
     args.softplus, args.reverse, args.nslab = int(softplus), int(reverse), nslab
     _set(args, "u", u, ("u_sb", "u_sd", "u_sl"))
     _set(args, "delta", delta, ("dt_sb", "dt_sd", "dt_sl"))
@@ -156,7 +176,7 @@ class _CpuSelectiveScan(torch.autograd.Function):
         state, groups = A.shape[1], B.shape[1]
         tpg, _, _ = _geometry(dim, groups, length, block)
         # slabs of tiles per (batch, group) so that every thread has a task; partial dB/dC per slab
-        nslab = max(1, min(tpg, math.ceil(torch.get_num_threads() / (batch * groups))))
+        nslab = max(1, min(tpg, math.ceil(kernel_threads() / (batch * groups))))
         if dout is None:
             dout = torch.zeros_like(u)
         dout = dout.float()

@@ -112,6 +112,10 @@ inline void load_tile(const float* base, int64_t s_d, int64_t s_l, int nv, const
     }
     return;
   }
+  if (s_d == 1 && nv == W) {  // channels-last rows: one vector load per step
+    for (int j = 0; j < T; ++j) std::memcpy(&buf[j], base + pos[j] * s_l, sizeof(vf));
+    return;
+  }
   for (int j = 0; j < T; ++j) {
     vf v = {};
     const float* p = base + pos[j] * s_l;
@@ -126,6 +130,10 @@ inline void store_tile(float* base, int64_t s_d, int64_t s_l, int nv, const int6
       float* p = base + l * s_d;
       for (int j = 0; j < T; ++j) p[pos[j] * s_l] = buf[j][l];
     }
+    return;
+  }
+  if (s_d == 1 && nv == W) {
+    for (int j = 0; j < T; ++j) std::memcpy(base + pos[j] * s_l, &buf[j], sizeof(vf));
     return;
   }
   for (int j = 0; j < T; ++j) {
