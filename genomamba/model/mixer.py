@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genomamba.model.config import ModelConfig
-from genomamba.model.conv import causal_conv1d
+from genomamba.model.conv import conv_silu
 from genomamba.ops import selective_scan
 
 
@@ -68,8 +68,10 @@ class MambaMixer(nn.Module):
     def forward(self, hidden: torch.Tensor, seq_idx: torch.Tensor | None = None, reverse: bool = False) -> torch.Tensor:
         """hidden: (B, L, d_model); seq_idx: (B, L) or None. Returns (B, L, d_model)."""
         xz = self.in_proj(hidden)  # (B, L, 2 * d_inner)
-        x, z = xz.chunk(2, dim=-1)  # views (B, L, d_inner)
-        x = F.silu(causal_conv1d(x, self.conv_weight, self.conv_bias, seq_idx=seq_idx, reverse=reverse))
+        # x = silu(conv(first half)) new (B, L, d_inner); z: view of the second half. The C++ conv serves the
+        # backends that run the C++ scan (cpu, and auto on CPU tensors)
+        fused = self.backend in ("auto", "cpu")
+        x, z = conv_silu(xz, self.conv_weight, self.conv_bias, seq_idx=seq_idx, reverse=reverse, fused=fused)
         x_dbl = self.x_proj(x)  # (B, L, dt_rank + 2 * d_state)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight)  # (B, L, d_inner); the bias goes to the op
