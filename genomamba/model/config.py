@@ -75,7 +75,10 @@ class ModelConfig:
     # --- execution ---
     backend: Backend = "auto"
     checkpointing: bool = False  # torch.utils.checkpoint per block when gradients are on
-    autocast_bf16: bool = True  # bf16 autocast when the input is on CUDA; CPU always runs fp32
+    autocast_bf16: bool = True  # bf16 autocast when the input is on CUDA
+    # CPU: bf16 for the projections (in/x/dt/out_proj, fusion-head linears); the scan, its state, the conv,
+    # norms and residual stay fp32. "auto": bf16 iff the CPU multiplies bf16 natively (avx512_bf16 / amx)
+    cpu_autocast: Literal["auto", "bf16", "off"] = "off"
 
     def __post_init__(self) -> None:
         for name in (
@@ -97,6 +100,8 @@ class ModelConfig:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if self.vocab_size < len(TOKENS):
             raise ValueError(f"vocab_size must cover the {len(TOKENS)} nucleotide tokens, got {self.vocab_size}")
+        if self.cpu_autocast not in ("auto", "bf16", "off"):
+            raise ValueError(f"cpu_autocast must be auto, bf16 or off, got {self.cpu_autocast!r}")
         if self.fusion == "head" and self.rc != "none":
             # the shared causal stack over both strands is RC-equivariant by construction; ps/posthoc would
             # only add cost, so refuse the combination instead of silently ignoring it
@@ -129,6 +134,15 @@ class ModelConfig:
         """Predictions on rc(x) are the complement of those on x at inference: the equivariant designs, plus
         ``rc: posthoc`` (which averages both strands). Scoring one strand is then enough."""
         return self.rc_equivariant or self.rc == "posthoc"
+
+    @property
+    def cpu_bf16(self) -> bool:
+        """Whether CPU projections run in bf16 (``cpu_autocast`` resolved on this machine; auto is logged)."""
+        if self.cpu_autocast == "auto":
+            from genomamba.threads import resolve_cpu_autocast
+
+            return resolve_cpu_autocast()
+        return self.cpu_autocast == "bf16"
 
     @property
     def d_inner(self) -> int:
