@@ -181,7 +181,22 @@ def _peer(peer: str, size: str, length: int, mode: str):
     return train, params, ver
 
 
+def reuse_freed_memory() -> None:
+    """The allocator setting ours trains with (genomamba.threads.reuse_freed_memory), for every worker alike."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(-4, 0)  # M_MMAP_MAX
+        libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 def worker(args) -> dict:
+    if args.reuse_memory:
+        reuse_freed_memory()
     if args.mem_gib:
         lim = int(args.mem_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
@@ -259,6 +274,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE", help="ModelConfig overrides for ours")
     p.add_argument("--mem-gib", type=float, default=20.0, help="address-space limit per point (0: none)")
+    p.add_argument("--no-reuse-memory", dest="reuse_memory", action="store_false",
+                   help="leave glibc's malloc as it is (default: freed memory kept, every worker)")  # fmt: skip
     p.add_argument("--point-timeout-s", type=float, default=900)
     p.add_argument("--peers-python", default=DEFAULT_PEERS_PYTHON, help="interpreter with the peer packages")
     p.add_argument("--smoke", action="store_true", help="L=256, one step, short timeouts: checks installs")
@@ -294,6 +311,7 @@ def main() -> None:
                     cmd = [python, __file__, "--worker", peer, size, str(length), mode, "--steps", str(args.steps)]
                     cmd += ["--threads", str(args.threads), "--mem-gib", str(args.mem_gib)]
                     cmd += ["--model", *args.model] if args.model else []
+                    cmd += [] if args.reuse_memory else ["--no-reuse-memory"]
                     env = ours_env if peer == "ours" else peer_env
                     points.append({**point, **run_worker(cmd, env, args.point_timeout_s)})
                     print(json.dumps({k: points[-1].get(k) for k in (*point, "status", "tokens_per_s", "wall_s")}),
@@ -303,6 +321,7 @@ def main() -> None:
         "sizes": {k: {"d_model": d, "n_layer": n} for k, (d, n) in SIZES.items() if k in args.sizes},
         "threads": args.threads,
         "mem_limit_gib": args.mem_gib,
+        "reuse_freed_memory": args.reuse_memory,
         "src": str(args.src.resolve()),
         "commit": git_commit(args.src),
         "peers_python": args.peers_python,

@@ -134,6 +134,12 @@ def apply_worker_threads(threads: str) -> dict:
 def worker(args) -> dict:
     if args.omp_wait_policy == "passive":
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:  # what the pretrain CLI does before torch loads (trees that have genomamba.threads)
+        from genomamba.threads import prepare_process
+
+        prepare_process(reuse_memory=args.reuse_memory)
+    except ImportError:
+        pass
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -192,6 +198,8 @@ def main() -> None:
     p.add_argument("--threads", default="2", help="an integer or auto (genomamba.threads.pick_threads)")
     p.add_argument("--omp-wait-policy", choices=["passive", "default"], default="passive")
     p.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE", help="ModelConfig overrides")
+    p.add_argument("--no-reuse-memory", dest="reuse_memory", action="store_false",
+                   help="leave glibc's malloc as it is (default: genomamba.threads.reuse_freed_memory)")  # fmt: skip
     p.add_argument("--steps", type=int, default=1, help="profiled steps per point")
     p.add_argument("--top", type=int, default=30, help="ops kept per point")
     p.add_argument("--src", type=Path, default=ROOT, help="source tree to profile (default: this checkout)")
@@ -212,6 +220,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--worker", config, str(length), "--threads", args.threads]
             cmd += ["--omp-wait-policy", args.omp_wait_policy, "--steps", str(args.steps), "--top", str(args.top)]
             cmd += ["--model", *args.model] if args.model else []
+            cmd += [] if args.reuse_memory else ["--no-reuse-memory"]
             res = {"config": config, "length": length, **run_worker(cmd, env, args.point_timeout_s)}
             points.append(res)
             head = {k: res.get(k) for k in ("config", "length", "tokens_per_s", "status", "wall_s")}
@@ -221,6 +230,7 @@ def main() -> None:
         "commit": git_commit(args.src),
         "threads": args.threads,
         "omp_wait_policy": args.omp_wait_policy,
+        "reuse_freed_memory": args.reuse_memory,
         "model_overrides": args.model,
         "machine": start,
         "loadavg_at_start": start["loadavg"],

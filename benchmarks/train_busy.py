@@ -49,11 +49,12 @@ PHASES = {  # name: (competitors on, threads, OpenMP wait policy)
 
 def worker(args) -> dict:
     env_policy = os.environ.get("OMP_WAIT_POLICY")
-    if args.policy == "passive":
-        from genomamba.threads import prepare_process
+    from genomamba.threads import apply_threads, pick_threads, prepare_process, reuse_freed_memory
 
-        prepare_process()  # before torch is imported
-    from genomamba.threads import apply_threads, pick_threads
+    if args.policy == "passive":
+        prepare_process()  # before torch is imported: PASSIVE policy and freed memory kept for reuse
+    else:
+        reuse_freed_memory()
 
     settings = apply_threads(pick_threads(args.threads))
     settings["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", env_policy or "default")

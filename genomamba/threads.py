@@ -10,7 +10,9 @@ fwd+bwd+AdamW): 2 threads with the default policy did not finish 4 steps in 18 s
 
 So, for an entry point (the pretrain CLI), in this order:
 
-1. ``prepare_process()`` before ``import torch``: ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy.
+1. ``prepare_process()`` before ``import torch``: ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy,
+   and ``reuse_freed_memory()`` (glibc: freed tensor memory is kept for the next tensor instead of being
+   unmapped and faulted in again; tiny at 64k: ~7k -> ~11k tokens/s at 1 thread, peak RSS 1.5 -> 2.2 GiB).
 2. ``n = pick_threads(cfg.trainer.threads)``: an integer as given, or ``"auto"``/None = the cores free right
    now (affinity and cgroup quota, minus what other processes use: the larger of the 1-minute load average
    and a 0.2 s /proc/stat sample), logged with the reason.
@@ -144,10 +146,34 @@ def pick_threads(requested: int | str | None = "auto") -> int:
     return n
 
 
-def prepare_process() -> bool:
+def reuse_freed_memory() -> bool:
+    """glibc only: serve every allocation from the heap and never give freed memory back (mallopt
+    M_MMAP_MAX=0, M_TRIM_THRESHOLD=max). Tensors of 32 MB and more (glibc's largest mmap threshold) are
+    otherwise mmapped fresh and page-faulted in on every use, which at 64k+ bases costs more than the
+    arithmetic of the op that fills them. Peak RSS grows by what fragmentation keeps (measured +0.7 GiB for
+    tiny at 64k). Returns whether the settings were applied."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_max = -1, -4  # malloc.h
+        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    log.info("allocator: freed memory kept for reuse (glibc mmap off)" if ok else "allocator: mallopt refused")
+    return ok
+
+
+def prepare_process(reuse_memory: bool = True) -> bool:
     """Make OpenMP's waiting threads sleep instead of spin (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose a
-    policy. libgomp reads it once, when torch is imported: returns False (and changes nothing) if torch is
-    imported already."""
+    policy, and (``reuse_memory``) call ``reuse_freed_memory()``. libgomp reads the policy once, when torch is
+    imported: returns False (the policy unchanged) if torch is imported already."""
+    if reuse_memory:
+        reuse_freed_memory()
     if "torch" in sys.modules:
         return False
     if "GOMP_SPINCOUNT" not in os.environ:

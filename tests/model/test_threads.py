@@ -52,6 +52,15 @@ def test_wait_policy_is_set_before_torch_only():
     assert out == ["True", "ACTIVE"], "a policy the user chose is kept"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_reuse_freed_memory_applies_on_glibc():
+    import platform
+
+    code = "from genomamba import threads; print(threads.reuse_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ("True" if platform.libc_ver()[0] == "glibc" else "False")
+
+
 def test_governor_follows_other_processes(monkeypatch):
     before = torch.get_num_threads()
     clock = {"t": 0.0, "busy": 0.0, "ours": 0.0}
