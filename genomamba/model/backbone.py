@@ -60,7 +60,7 @@ class Backbone(nn.Module):
         residual = self.embedding(input_ids)
         if self.config.residual_in_fp32:
             residual = residual.float()
-        use_ckpt = self.config.checkpointing and torch.is_grad_enabled()
+        use_ckpt = torch.is_grad_enabled() and self.config.checkpoint_batch(input_ids.numel())
         for layer in self.layers:
             if use_ckpt:
                 residual = checkpoint(layer, residual, seq_idx, use_reentrant=False)

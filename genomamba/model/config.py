@@ -79,6 +79,9 @@ class ModelConfig:
     # CPU: bf16 for the projections (in/x/dt/out_proj, fusion-head linears); the scan, its state, the conv,
     # norms and residual stay fp32. "auto": bf16 iff the CPU multiplies bf16 natively (avx512_bf16 / amx)
     cpu_autocast: Literal["auto", "bf16", "off"] = "off"
+    # with checkpointing on, recompute blocks only for batches whose activations (estimated by
+    # activation_gib) exceed this many GiB; 0: always. Changes memory and time, never results
+    checkpoint_budget_gib: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -100,6 +103,8 @@ class ModelConfig:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if self.vocab_size < len(TOKENS):
             raise ValueError(f"vocab_size must cover the {len(TOKENS)} nucleotide tokens, got {self.vocab_size}")
+        if self.checkpoint_budget_gib < 0:
+            raise ValueError(f"checkpoint_budget_gib must be >= 0, got {self.checkpoint_budget_gib}")
         if self.cpu_autocast not in ("auto", "bf16", "off"):
             raise ValueError(f"cpu_autocast must be auto, bf16 or off, got {self.cpu_autocast!r}")
         if self.fusion == "head" and self.rc != "none":
@@ -143,6 +148,19 @@ class ModelConfig:
 
             return resolve_cpu_autocast()
         return self.cpu_autocast == "bf16"
+
+    def activation_gib(self, tokens: int) -> float:
+        """Estimated memory of the activations a training step saves for backward (no checkpointing), GiB, for
+        ``tokens`` = batch x length: 64 bytes per token per d_model per layer and stream (measured with
+        saved-tensor hooks: 60-65 for fusion head, 50 for BiMamba layers, fp32 or bf16 projections)."""
+        width = self.d_model * (2 if self.rc == "ps" else 1)
+        return 64 * width * self.n_layer * 2 * tokens / 2**30
+
+    def checkpoint_batch(self, tokens: int) -> bool:
+        """Whether a training batch of ``tokens`` tokens runs with activation checkpointing."""
+        if not self.checkpointing:
+            return False
+        return self.checkpoint_budget_gib == 0 or self.activation_gib(tokens) > self.checkpoint_budget_gib
 
     @property
     def d_inner(self) -> int:
