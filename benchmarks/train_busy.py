@@ -9,9 +9,11 @@ Phases, each a fresh worker process running a warm-up step and then ``--steps`` 
   quiet_auto      no competitor; threads as the pretrain CLI picks them (OMP_WAIT_POLICY=PASSIVE, "auto")
   quiet_1         no competitor; 1 thread
   quiet_2_spin    no competitor; 2 threads, OpenMP's default wait policy (spinning): the cost of PASSIVE
+  quiet_2_hybrid  no competitor; torch's ops on 1 thread, the C++ scan/conv kernels on 2 (PASSIVE)
   busy_auto       beside the competitors; auto threads, PASSIVE                      <- the default
   busy_1          beside the competitors; 1 thread                                   <- the bar to reach
   busy_2_passive  beside the competitors; 2 threads, PASSIVE
+  busy_2_hybrid   beside the competitors; torch's ops on 1 thread, the kernels on 2 (PASSIVE)
   busy_2_spin     beside the competitors; 2 threads, default policy (the collapse; time-limited)
 
 The benchmark starts the competitors itself (``python -c "while True: pass"``, one per ``--competitors``),
@@ -40,9 +42,11 @@ PHASES = {  # name: (competitors on, threads, OpenMP wait policy)
     "quiet_auto": (False, "auto", "passive"),
     "quiet_1": (False, "1", "passive"),
     "quiet_2_spin": (False, "2", "default"),
+    "quiet_2_hybrid": (False, "2h", "passive"),
     "busy_auto": (True, "auto", "passive"),
     "busy_1": (True, "1", "passive"),
     "busy_2_passive": (True, "2", "passive"),
+    "busy_2_hybrid": (True, "2h", "passive"),
     "busy_2_spin": (True, "2", "default"),
 }
 
@@ -56,7 +60,8 @@ def worker(args) -> dict:
     else:
         reuse_freed_memory()
 
-    settings = apply_threads(pick_threads(args.threads))
+    hybrid = args.threads.endswith("h")  # "2h": kernels on 2 threads, torch's ops on 1
+    settings = apply_threads(pick_threads(args.threads.rstrip("h")), torch_threads=1 if hybrid else None)
     settings["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", env_policy or "default")
     step, _ = build_step(args.config, args.length, dict(kv.split("=", 1) for kv in args.model))
     t = time.perf_counter()

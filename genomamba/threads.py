@@ -181,18 +181,24 @@ def prepare_process(reuse_memory: bool = True) -> bool:
     return True
 
 
-def apply_threads(n: int) -> dict:
-    """Run torch's intra-op pool and the C++ scan/conv kernels on ``n`` threads; returns the settings made."""
+def apply_threads(n: int, torch_threads: int | None = None) -> dict:
+    """Run the C++ scan/conv kernels on ``n`` threads and torch's intra-op pool on ``torch_threads`` (default
+    ``n``; 1 keeps torch's statically split ops off a barrier while the kernels, which hand out work
+    dynamically, still use ``n``). Returns the settings made."""
     import torch
     from genomamba_kernels.cpu_scan import set_kernel_threads
 
-    torch.set_num_threads(n)
+    torch.set_num_threads(torch_threads or n)
     set_kernel_threads(n)
     try:
         torch.set_num_interop_threads(1)  # only jit.fork uses it; settable once, before any inter-op work
     except RuntimeError:
         pass
-    settings = {"threads": n, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
+    settings = {
+        "threads": n,
+        "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+    }
     log.info("thread settings: %s", settings)
     return settings
 
