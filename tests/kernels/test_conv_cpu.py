@@ -95,3 +95,14 @@ def test_results_do_not_depend_on_thread_count():
         cpu_scan.set_kernel_threads(None)
     for a, c in zip(*results):
         assert torch.equal(a, c)
+
+
+def test_wheel_ships_the_kernel_headers():
+    """The kernels include csrc/simd.h: package data must carry it, or an installed wheel cannot compile."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    headers = list((root / "kernels" / "csrc").glob("*.h"))
+    assert headers and "csrc/*.h" in data["genomamba_kernels"]
