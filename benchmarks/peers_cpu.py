@@ -205,10 +205,11 @@ def worker(args) -> dict:
         from genomamba.threads import apply_threads
 
         apply_threads(args.threads)
-    overrides = dict(kv.split("=", 1) for kv in args.model)
     try:
         if args.peer == "ours":
-            fn, params, ver = _ours(args.size, args.length, args.mode, overrides)
+            from profile_train import model_overrides
+
+            fn, params, ver = _ours(args.size, args.length, args.mode, model_overrides(args.model))
         else:
             fn, params, ver = _peer(args.peer, args.size, args.length, args.mode)
     except ImportError as e:

@@ -57,6 +57,13 @@ def machine_record() -> dict:
     return {**machine_info(), "loadavg": list(os.getloadavg())}
 
 
+def model_overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` ModelConfig overrides, values parsed as YAML scalars (as the CLI's key=value overrides)."""
+    from genomamba.config import apply_overrides
+
+    return apply_overrides({}, list(items))
+
+
 def run_worker(cmd: list[str], env: dict, timeout_s: float) -> dict:
     """Run a worker that prints ``RESULT <json>``; a timeout or crash becomes a result, never an exception."""
     t0 = time.perf_counter()
@@ -144,7 +151,7 @@ def worker(args) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     settings = apply_worker_threads(args.threads)
-    overrides = dict(kv.split("=", 1) for kv in args.model)
+    overrides = model_overrides(args.model)
     step, module = build_step(args.config, args.length, overrides)
     first = None
     if args.length < 262144:
@@ -174,6 +181,10 @@ def worker(args) -> dict:
         "length": args.length,
         "model_overrides": overrides,
         "checkpointing": module.model.config.checkpointing,
+        # whether this batch was actually recomputed (trees with checkpoint_budget_gib; else the flag)
+        "checkpointed": getattr(module.model.config, "checkpoint_batch", lambda t: module.model.config.checkpointing)(
+            args.length
+        ),
         "params": module.model.num_parameters(),
         "thread_settings": settings,
         "torch_threads": torch.get_num_threads(),

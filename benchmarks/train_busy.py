@@ -35,7 +35,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile_train import ROOT, build_step, git_commit, machine_record, run_worker, source_env  # noqa: E402
+from profile_train import (  # noqa: E402
+    ROOT,
+    build_step,
+    git_commit,
+    machine_record,
+    model_overrides,
+    run_worker,
+    source_env,
+)
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "train_busy.json"
 PHASES = {  # name: (competitors on, threads, OpenMP wait policy)
@@ -63,7 +71,7 @@ def worker(args) -> dict:
     hybrid = args.threads.endswith("h")  # "2h": kernels on 2 threads, torch's ops on 1
     settings = apply_threads(pick_threads(args.threads.rstrip("h")), torch_threads=1 if hybrid else None)
     settings["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", env_policy or "default")
-    step, _ = build_step(args.config, args.length, dict(kv.split("=", 1) for kv in args.model))
+    step, _ = build_step(args.config, args.length, model_overrides(args.model))
     t = time.perf_counter()
     step()
     warmup = time.perf_counter() - t
