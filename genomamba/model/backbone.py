@@ -23,7 +23,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         mixer: nn.Module = BiMambaMixer(config) if config.fusion == "layer" else MambaMixer(config)
-        norm: nn.Module = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        norm: nn.Module = RMSNorm(config.d_model, eps=config.norm_epsilon, backend=config.backend)
         if config.rc == "ps":
             mixer, norm = RCPSMixer(mixer), RCPSNorm(norm)
         self.mixer, self.norm = mixer, norm
@@ -47,7 +47,7 @@ class Backbone(nn.Module):
             RCPSEmbedding(embedding, complement_table(config.padded_vocab_size)) if config.rc == "ps" else embedding
         )
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon, backend=config.backend)
         self.norm_f: nn.Module = RCPSNorm(norm_f) if config.rc == "ps" else norm_f
 
     @property
