@@ -5,7 +5,7 @@ statically over its threads and joins them at a barrier; a training step is ~1,0
 libgomp's waiting threads spin (``OMP_WAIT_POLICY`` unset: a long busy-wait before sleeping), so with more
 runnable threads than cores the spinning threads take the CPU from the competitor and from our own thread
 that still has work. Measured on the 2-core dev box beside one ``while True: pass`` (tiny, L=4096,
-fwd+bwd+AdamW): 2 threads with the default policy did not finish 4 steps in 18 s (> 4 s per step, also with
+fwd+bwd+AdamW): 2 threads with the default policy did not finish 4 steps in 18 s (> 3 s per step, also with
 ``GOMP_SPINCOUNT=20000``); with ``OMP_WAIT_POLICY=PASSIVE`` a step took 0.37 s; 1 thread took 0.32 s.
 
 So, for an entry point (the pretrain CLI), in this order:
@@ -16,7 +16,9 @@ So, for an entry point (the pretrain CLI), in this order:
 2. ``n = pick_threads(cfg.trainer.threads)``: an integer as given, or ``"auto"``/None = the cores free right
    now (affinity and cgroup quota, minus what other processes use: the larger of the 1-minute load average
    and a 0.2 s /proc/stat sample), logged with the reason.
-3. ``apply_threads(n)``: torch's intra-op threads and the C++ scan/conv kernels' threads.
+3. ``apply_threads(n)``: torch's intra-op threads and the C++ scan/conv/norm kernels' threads (the kernels hand
+   out small tasks dynamically: a descheduled thread delays one task, not every op). With CPU data parallelism
+   (Lightning ``devices: 2`` on gloo), each process should get ``apply_threads(1)``.
 4. Optionally ``ThreadGovernor`` (``tick()`` once per training step) re-picks the count every ``every_s``
    seconds from what other processes used meanwhile, for runs that outlive the conditions at their start.
 """
