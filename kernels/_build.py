@@ -3,8 +3,9 @@
 The library is plain C++ (no torch headers, no pybind11), so a cold build takes seconds, not the ~40 s of a
 ``torch.utils.cpp_extension`` build. It is compiled with ``-march=native`` and cached under
 ``$GENOMAMBA_KERNELS_CACHE`` (default ``$XDG_CACHE_HOME/genomamba_kernels`` or ``~/.cache/genomamba_kernels``),
-keyed by a hash of the source, the flags, the compiler version and the CPU's feature flags, so a changed
-source or another machine gets its own build. The file appears atomically (compile to a temp name, rename).
+keyed by a hash of the source (and the headers next to it), the flags, the compiler version and the CPU's
+feature flags, so a changed source or another machine gets its own build. The file appears atomically
+(compile to a temp name, rename).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def _compiler() -> str:
 def build_library(source: Path, name: str) -> ctypes.CDLL:
     """Compile ``source`` into a cached shared library (if not cached yet) and load it."""
     cxx = _compiler()
-    text = source.read_bytes()
+    # the source plus every header beside it (csrc/simd.h): a changed header must rebuild its users
+    text = source.read_bytes() + b"".join(h.read_bytes() for h in sorted(source.parent.glob("*.h")))
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     key = hashlib.sha256(
         b"\0".join([text, " ".join(CXX_FLAGS).encode(), "".join(version).encode(), _cpu_flags().encode()])

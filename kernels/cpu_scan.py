@@ -1,11 +1,12 @@
 """CPU path: the fused C++ selective scan (``csrc/cpu_scan.cpp``) behind a ``torch.autograd.Function``.
 
-Forward streams the sequence in blocks of ``block`` steps, 8 channels per vector, and (when a gradient is
-needed) saves the state at every block start: batch*dim*state*length/block floats. Backward recomputes each
-block from its checkpoint and runs the adjoint recurrence; dB/dC channel sums go to per-slab partial buffers
-(nslab * batch * groups * length * state floats) summed in a fixed order. Memory is O(batch*dim*length) plus
-those two terms: nothing of size (length, dim, state) exists. Inputs keep their strides (no copies of
-(batch, dim, length) tensors); non-fp32 inputs are computed in fp32 and the output cast back.
+Forward streams the sequence in blocks of ``block`` steps, 8 or 16 channels per vector (AVX2 or AVX-512),
+and (when a gradient is needed) saves the state at every block start: batch*dim*state*length/block floats.
+Backward recomputes each block from its checkpoint and runs the adjoint recurrence; dB/dC channel sums go to
+per-slab partial buffers (nslab * batch * groups * length * state floats) summed in a fixed order. Memory is
+O(batch*dim*length) plus those two terms: nothing of size (length, dim, state) exists. Inputs keep their
+strides (no copies of (batch, dim, length) tensors); non-fp32 inputs are computed in fp32 and the output
+cast back.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from genomamba_kernels._build import build_library
 
-__all__ = ["selective_scan_cpu", "load_library", "DEFAULT_BLOCK"]
+__all__ = ["selective_scan_cpu", "load_library", "DEFAULT_BLOCK", "kernel_threads", "set_kernel_threads"]
 
 DEFAULT_BLOCK = 128  # steps per block: the backward keeps 4 * block * state * 32 B per thread (256 KiB, L2-sized)
 
@@ -65,6 +66,23 @@ class ScanArgs(ctypes.Structure):
     _fields_ = [(f, ctypes.c_void_p if f in _POINTERS else ctypes.c_int64) for f in _FIELDS]
 
 
+_KERNEL_THREADS: int | None = None
+
+
+def set_kernel_threads(n: int | None) -> None:
+    """Threads of the C++ kernels (scan, conv); None follows ``torch.get_num_threads()``. The kernels hand out
+    work dynamically, so they may use more threads than torch's statically split intra-op pool
+    (see ``genomamba.threads``)."""
+    global _KERNEL_THREADS
+    if n is not None and n < 1:
+        raise ValueError(f"kernel threads must be >= 1, got {n}")
+    _KERNEL_THREADS = n
+
+
+def kernel_threads() -> int:
+    return _KERNEL_THREADS or torch.get_num_threads()
+
+
 @functools.lru_cache(maxsize=1)
 def load_library() -> ctypes.CDLL:
     """Compile (once per machine and source version, cached on disk) and load the kernel library."""
@@ -75,12 +93,21 @@ def load_library() -> ctypes.CDLL:
     return lib
 
 
+@functools.lru_cache(maxsize=1)
+def lanes_per_tile() -> int:
+    """Channels per vector tile of the compiled kernel: 16 with AVX-512, else 8."""
+    return int(load_library().genomamba_scan_lanes())
+
+
 def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
 def _time_major(M: torch.Tensor) -> torch.Tensor:
-    """(batch, groups, state, length) -> same-shape view of a (batch, groups, length, state) contiguous copy."""
+    """(batch, groups, state, length) with state stride 1 (time-major rows, e.g. views of the mixer's x_proj
+    output): as is. Otherwise the same-shape view of a (batch, groups, length, state) contiguous copy."""
+    if M.stride(2) == 1:
+        return M
     return M.transpose(2, 3).contiguous().transpose(2, 3)
 
 
@@ -95,7 +122,7 @@ def _fill(args: ScanArgs, u, delta, A, B, C, D, z, delta_bias, seq_idx, softplus
     batch, dim, length = u.shape
     args.batch, args.dim, args.length = batch, dim, length
     args.nstate, args.ngroups = A.shape[1], B.shape[1]
-    args.block, args.nthreads = block, torch.get_num_threads()
+    args.block, args.nthreads = block, kernel_threads()
     args.softplus, args.reverse, args.nslab = int(softplus), int(reverse), nslab
     _set(args, "u", u, ("u_sb", "u_sd", "u_sl"))
     _set(args, "delta", delta, ("dt_sb", "dt_sd", "dt_sl"))
@@ -109,7 +136,7 @@ def _fill(args: ScanArgs, u, delta, A, B, C, D, z, delta_bias, seq_idx, softplus
 
 def _geometry(dim: int, groups: int, length: int, block: int) -> tuple[int, int, int]:
     """(tiles per group, tiles in all, blocks) exactly as the C++ Geometry computes them."""
-    lanes = 8
+    lanes = lanes_per_tile()
     tpg = math.ceil(dim // groups / lanes)
     return tpg, tpg * groups, math.ceil(length / block)
 
@@ -124,7 +151,8 @@ class _CpuSelectiveScan(torch.autograd.Function):
         out = torch.empty_like(u)  # keeps u's strides when u is a dense view (e.g. of (batch, length, dim))
         last_state = torch.empty(batch, dim, state, dtype=torch.float32)
         tpg, ntiles, nblocks = _geometry(dim, groups, length, block)
-        ckpt = torch.empty(batch, ntiles, max(nblocks, 1), state, 8, dtype=torch.float32) if save else None
+        ckpt_shape = (batch, ntiles, max(nblocks, 1), state, lanes_per_tile())
+        ckpt = torch.empty(ckpt_shape, dtype=torch.float32) if save else None
         # (batch, groups, length, state) copies of B, C: a block then reads one contiguous run (B*G*L*N floats,
         # 1/dim of the (batch, dim, length) tensors); strided rows would each be a separate prefetch stream
         Bt, Ct = _time_major(B), _time_major(C)
@@ -148,7 +176,7 @@ class _CpuSelectiveScan(torch.autograd.Function):
         state, groups = A.shape[1], B.shape[1]
         tpg, _, _ = _geometry(dim, groups, length, block)
         # slabs of tiles per (batch, group) so that every thread has a task; partial dB/dC per slab
-        nslab = max(1, min(tpg, math.ceil(torch.get_num_threads() / (batch * groups))))
+        nslab = max(1, min(tpg, math.ceil(kernel_threads() / (batch * groups))))
         if dout is None:
             dout = torch.zeros_like(u)
         dout = dout.float()

@@ -35,7 +35,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig, kind: str = "M"):
         super().__init__()
         mixer = make_mixer(config, kind)
-        norm: nn.Module = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        norm: nn.Module = RMSNorm(config.d_model, eps=config.norm_epsilon, backend=config.backend)
         if config.rc == "ps":
             mixer, norm = RCPSMixer(mixer), RCPSNorm(norm)
         self.mixer, self.norm = mixer, norm
@@ -59,7 +59,7 @@ class Backbone(nn.Module):
             RCPSEmbedding(embedding, complement_table(config.padded_vocab_size)) if config.rc == "ps" else embedding
         )
         self.layers = nn.ModuleList(Block(config, kind) for kind in config.mixer_pattern)
-        norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon, backend=config.backend)
         self.norm_f: nn.Module = RCPSNorm(norm_f) if config.rc == "ps" else norm_f
 
     @property
@@ -72,7 +72,7 @@ class Backbone(nn.Module):
         residual = self.embedding(input_ids)
         if self.config.residual_in_fp32:
             residual = residual.float()
-        use_ckpt = self.config.checkpointing and torch.is_grad_enabled()
+        use_ckpt = torch.is_grad_enabled() and self.config.checkpoint_batch(input_ids.numel())
         for layer in self.layers:
             if use_ckpt:
                 residual = checkpoint(layer, residual, seq_idx, use_reentrant=False)

@@ -86,7 +86,13 @@ class ModelConfig:
     # --- execution ---
     backend: Backend = "auto"
     checkpointing: bool = False  # torch.utils.checkpoint per block when gradients are on
-    autocast_bf16: bool = True  # bf16 autocast when the input is on CUDA; CPU always runs fp32
+    autocast_bf16: bool = True  # bf16 autocast when the input is on CUDA
+    # CPU: bf16 for the projections (in/x/dt/out_proj, fusion-head linears); the scan, its state, the conv,
+    # norms and residual stay fp32. "auto": bf16 iff the CPU multiplies bf16 natively (avx512_bf16 / amx)
+    cpu_autocast: Literal["auto", "bf16", "off"] = "off"
+    # with checkpointing on, recompute blocks only for batches whose activations (estimated by
+    # activation_gib) exceed this many GiB; 0: always. Changes memory and time, never results
+    checkpoint_budget_gib: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -109,6 +115,10 @@ class ModelConfig:
         if self.vocab_size < len(TOKENS):
             raise ValueError(f"vocab_size must cover the {len(TOKENS)} nucleotide tokens, got {self.vocab_size}")
         self._check_mixers()
+        if self.checkpoint_budget_gib < 0:
+            raise ValueError(f"checkpoint_budget_gib must be >= 0, got {self.checkpoint_budget_gib}")
+        if self.cpu_autocast not in ("auto", "bf16", "off"):
+            raise ValueError(f"cpu_autocast must be auto, bf16 or off, got {self.cpu_autocast!r}")
         if self.fusion == "head" and self.rc != "none":
             # the shared causal stack over both strands is RC-equivariant by construction; ps/posthoc would
             # only add cost, so refuse the combination instead of silently ignoring it
@@ -176,6 +186,28 @@ class ModelConfig:
         """Predictions on rc(x) are the complement of those on x at inference: the equivariant designs, plus
         ``rc: posthoc`` (which averages both strands). Scoring one strand is then enough."""
         return self.rc_equivariant or self.rc == "posthoc"
+
+    @property
+    def cpu_bf16(self) -> bool:
+        """Whether CPU projections run in bf16 (``cpu_autocast`` resolved on this machine; auto is logged)."""
+        if self.cpu_autocast == "auto":
+            from genomamba.threads import resolve_cpu_autocast
+
+            return resolve_cpu_autocast()
+        return self.cpu_autocast == "bf16"
+
+    def activation_gib(self, tokens: int) -> float:
+        """Estimated memory of the activations a training step saves for backward (no checkpointing), GiB, for
+        ``tokens`` = batch x length: 64 bytes per token per d_model per layer and stream (measured with
+        saved-tensor hooks: 60-65 for fusion head, 50 for BiMamba layers, fp32 or bf16 projections)."""
+        width = self.d_model * (2 if self.rc == "ps" else 1)
+        return 64 * width * self.n_layer * 2 * tokens / 2**30
+
+    def checkpoint_batch(self, tokens: int) -> bool:
+        """Whether a training batch of ``tokens`` tokens runs with activation checkpointing."""
+        if not self.checkpointing:
+            return False
+        return self.checkpoint_budget_gib == 0 or self.activation_gib(tokens) > self.checkpoint_budget_gib
 
     @property
     def d_inner(self) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from genomamba.model.config import ModelConfig
+from genomamba.model.mixer import project
 from genomamba.model.segments import segment_ends, segment_starts
 
 
@@ -30,6 +31,7 @@ class FusionHead(nn.Module):
         self.fc1 = nn.Linear(2 * d, 2 * d)
         self.fc2 = nn.Linear(2 * d, d)
         self.register_buffer("complement", complement, persistent=False)
+        self.cpu_bf16 = config.cpu_bf16  # bf16 linears on CPU tensors (gelu and the output stay fp32)
 
     chunk = 65536  # positions per head evaluation: the head is position-wise, so long windows go in slices
 
@@ -66,7 +68,9 @@ class FusionHead(nn.Module):
     def logits(self, left: torch.Tensor, right: torch.Tensor, embedding_weight: torch.Tensor) -> torch.Tensor:
         """left, right: (B, l, d); embedding_weight: (V, d) tied output layer. Returns logits (B, l, V)."""
         pairs = torch.cat([torch.cat([left, right], -1), torch.cat([right, left], -1)], 0)  # (2B, l, 2d)
-        u = F.linear(self.fc2(F.gelu(self.fc1(pairs))), embedding_weight)  # (2B, l, V)
+        bf16 = self.cpu_bf16 and pairs.device.type == "cpu"
+        hid = F.gelu(project(self.fc1, pairs, bf16))
+        u = project(lambda t: F.linear(self.fc2(t), embedding_weight), hid, bf16)  # (2B, l, V)
         u_lr, u_rl = u.chunk(2, dim=0)
         return u_lr + u_rl[..., self.complement.to(u.device)[: u.shape[-1]]]
 

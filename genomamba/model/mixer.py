@@ -3,6 +3,10 @@
 
 ``reverse=True`` runs the same mixer right-to-left (reversed conv taps and a reverse scan): it equals
 ``mixer(h.flip(1)).flip(1)`` without copying the sequence.
+
+With ``cpu_autocast`` resolved to bf16 (``ModelConfig.cpu_bf16``), the four projections run as bf16 matmuls on
+CPU tensors (fp32 accumulation inside the matmul); their outputs go back to fp32 before the conv, the scan (fp32
+state and sums) and the residual stream.
 """
 
 from __future__ import annotations
@@ -14,8 +18,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from genomamba.model.config import ModelConfig
-from genomamba.model.conv import causal_conv1d
+from genomamba.model.conv import conv_silu
 from genomamba.ops import selective_scan
+
+
+def project(layer, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """``layer(x)`` (an nn.Linear or any linear callable); with ``bf16`` (CPU tensors only) it runs under CPU
+    bf16 autocast and the result comes back as fp32."""
+    if not bf16:
+        return layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    return out.float()
 
 
 class MambaMixer(nn.Module):
@@ -25,6 +39,7 @@ class MambaMixer(nn.Module):
         d_model, d_inner, d_state = config.d_model, config.d_inner, config.d_state
         self.d_inner, self.d_state, self.dt_rank = d_inner, d_state, config.dt_rank_value
         self.backend = config.backend
+        self.cpu_bf16 = config.cpu_bf16  # bf16 projections on CPU tensors
         self.in_proj = in_proj if in_proj is not None else nn.Linear(d_model, 2 * d_inner, bias=config.bias)
         # depthwise conv taps (d_inner, d_conv), applied by causal_conv1d (handles boundaries and direction)
         self.conv_weight = nn.Parameter(torch.empty(d_inner, config.d_conv))
@@ -67,12 +82,16 @@ class MambaMixer(nn.Module):
 
     def forward(self, hidden: torch.Tensor, seq_idx: torch.Tensor | None = None, reverse: bool = False) -> torch.Tensor:
         """hidden: (B, L, d_model); seq_idx: (B, L) or None. Returns (B, L, d_model)."""
-        xz = self.in_proj(hidden)  # (B, L, 2 * d_inner)
-        x, z = xz.chunk(2, dim=-1)  # views (B, L, d_inner)
-        x = F.silu(causal_conv1d(x, self.conv_weight, self.conv_bias, seq_idx=seq_idx, reverse=reverse))
-        x_dbl = self.x_proj(x)  # (B, L, dt_rank + 2 * d_state)
+        bf16 = self.cpu_bf16 and hidden.device.type == "cpu"
+        xz = project(self.in_proj, hidden, bf16)  # (B, L, 2 * d_inner)
+        # x = silu(conv(first half)) new (B, L, d_inner); z: view of the second half. The C++ conv serves the
+        # backends that run the C++ scan (cpu, and auto on CPU tensors)
+        fused = self.backend in ("auto", "cpu")
+        x, z = conv_silu(xz, self.conv_weight, self.conv_bias, seq_idx=seq_idx, reverse=reverse, fused=fused)
+        x_dbl = project(self.x_proj, x, bf16)  # (B, L, dt_rank + 2 * d_state)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = F.linear(dt, self.dt_proj.weight)  # (B, L, d_inner); the bias goes to the op
+        # (B, L, d_inner); the bias goes to the op (added in fp32 inside the scan)
+        delta = project(lambda t: F.linear(t, self.dt_proj.weight), dt, bf16)
         # the op takes (batch, channels, length) views of these channels-last tensors: no copies
         y = selective_scan(
             x.transpose(1, 2),
@@ -88,4 +107,4 @@ class MambaMixer(nn.Module):
             seq_idx=seq_idx,
             backend=self.backend,
         )  # (B, d_inner, L), already gated by silu(z)
-        return self.out_proj(y.transpose(1, 2))
+        return project(self.out_proj, y.transpose(1, 2), bf16)

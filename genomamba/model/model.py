@@ -148,7 +148,7 @@ class GenomambaModel(nn.Module):
         weight = self.backbone.embedding_weight
         if self.fusion_head is not None:
             h_fwd, h_rev = self._streams(input_ids, seq_idx)
-            ckpt = self.config.checkpointing and torch.is_grad_enabled()
+            ckpt = torch.is_grad_enabled() and self.config.checkpoint_batch(input_ids.numel())
             return self.fusion_head(h_fwd, h_rev, seq_idx, weight, checkpointing=ckpt)
         hidden = self.backbone(input_ids, seq_idx)
         if self.config.rc == "ps":

@@ -1,11 +1,12 @@
 // Fused selective scan (Mamba S6) for CPU: forward and backward, linear time, nothing of size
 // length x dim x state ever materialised.
 //
-// Layout of the work: a "tile" is W=8 neighbouring channels of one B/C group, one lane per channel (one AVX2
-// register with -march=native; GCC vector extensions keep the code portable). The state x[n] of a tile is
-// N vectors. Time is processed in blocks of `block` steps: the strided (batch, dim, length) inputs of a block
-// are copied into small (step x lane) buffers, so any input strides (e.g. transposed views of (batch, length,
-// dim) tensors) are read cache-friendly without copies of the whole tensor.
+// Layout of the work: a "tile" is W neighbouring channels of one B/C group, one lane per channel: W=16 (one
+// AVX-512 register) where the compiler targets AVX-512F, else W=8 (one AVX2 register); GCC vector extensions
+// keep the code portable (csrc/simd.h). The state x[n] of a tile is N vectors. Time is processed in blocks of
+// `block` steps: the strided (batch, dim, length) inputs of a block are copied into small (step x lane)
+// buffers, so any input strides (e.g. transposed views of (batch, length, dim) tensors) are read
+// cache-friendly without copies of the whole tensor.
 //
 // Forward: per tile, scan all blocks, optionally saving the state at the start of every block (checkpoints,
 // batch*dim*state*length/block floats). Backward: per tile, walk the blocks from last to first (in scan order),
@@ -15,20 +16,10 @@
 //
 // Called from Python through ctypes (kernels/cpu_scan.py mirrors ScanArgs field by field).
 
-#include <algorithm>
-#include <atomic>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <thread>
-#include <type_traits>
-#include <vector>
+#include "simd.h"
 
 namespace {
 
-constexpr int W = 8;
-typedef float vf __attribute__((vector_size(W * sizeof(float))));
-typedef int32_t vi __attribute__((vector_size(W * sizeof(int32_t))));
 constexpr int MAX_STATE = 256;
 
 struct ScanArgs {
@@ -57,124 +48,41 @@ struct ScanArgs {
   float* dC_part;
 };
 
-inline vf splat(float x) { return vf{} + x; }
 
-// exp with Cephes' polynomial on the reduced argument; inputs clamped to [-87, 88] (no inf/denormals).
-inline vf vexp(vf x) {
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer kept in the low mantissa bits
-  x = x < -87.0f ? splat(-87.0f) : x;
-  x = x > 88.0f ? splat(88.0f) : x;
-  vf t = x * 1.44269504088896341f + magic;
-  vf k = t - magic;
-  vi ki = (vi)t - (vi)splat(magic);
-  vf r = x - k * 0.693359375f;
-  r = r - k * -2.12194440e-4f;
-  vf p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  vi two_k = (ki + 127) << 23;
-  return p * (vf)two_k;
+// out[i] += sum of the W lanes of v[i], for i < W: a transpose-and-add tree (W-1 adds, 2(W-1) shuffles)
+// instead of W * (W-1) scalar adds. Level s (1, 2, 4, ..) merges pairs (x, y): within every 2s-lane block, "lo"
+// takes x's first s lanes then y's first s, "hi" their second s lanes; lo + hi halves the partial sums per
+// vector. After log2(W) levels lane i holds the full sum of v[i]. The order is fixed: results stay reproducible.
+template <int S>
+inline vi merge_mask(bool hi) {
+  vi m;
+  for (int i = 0; i < W; ++i) {
+    const int blk = i / (2 * S) * (2 * S), r = i % (2 * S);
+    m[i] = r < S ? blk + r + (hi ? S : 0) : W + blk + r - S + (hi ? S : 0);
+  }
+  return m;
 }
 
-// 2^x for x <= 0 (the decay exp(delta*A) with A pre-scaled by log2(e)): 2^k * 2^f, f = x - round(x) in
-// [-0.5, 0.5], 2^f by its degree-6 Taylor polynomial (truncation error < 1.3e-7 relative). Inputs below -126
-// are clamped (result ~1e-38 instead of a denormal or 0). Fewer operations than vexp: this is the hot loop.
-inline vf vexp2_nonpos(vf x) {
-  const float magic = 12582912.0f;
-  x = x < -126.0f ? splat(-126.0f) : x;
-  vf t = x + magic;
-  vf k = t - magic;
-  vi ki = (vi)t - (vi)splat(magic);
-  vf f = x - k;
-  vf p = splat(1.5403530393381606e-4f);  // ln2^6/720
-  p = p * f + 1.3333558146428443e-3f;     // ln2^5/120
-  p = p * f + 9.6181291076284772e-3f;     // ln2^4/24
-  p = p * f + 5.5504108664821580e-2f;     // ln2^3/6
-  p = p * f + 2.4022650695910071e-1f;     // ln2^2/2
-  p = p * f + 6.9314718055994531e-1f;     // ln2
-  p = p * f + 1.0f;
-  return p * (vf)((ki + 127) << 23);
+template <int S>
+inline void merge_level(vf* v, int count) {
+  const vi lo = merge_mask<S>(false), hi = merge_mask<S>(true);
+  for (int k = 0; k < count / 2; ++k)
+    v[k] = __builtin_shuffle(v[2 * k], v[2 * k + 1], lo) + __builtin_shuffle(v[2 * k], v[2 * k + 1], hi);
 }
 
-// natural log for x >= 1 (Cephes logf polynomial).
-inline vf vlog(vf x) {
-  vi bits = (vi)x;
-  vi e = ((bits >> 23) & 0xff) - 126;
-  vf m = (vf)((bits & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
-  vf ef = __builtin_convertvector(e, vf);
-  vi small = m < 0.707106781186547524f;
-  ef = small ? ef - 1.0f : ef;
-  m = small ? m + m - 1.0f : m - 1.0f;
-  vf z = m * m;
-  vf y = splat(7.0376836292e-2f);
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  y = y + ef * -2.12194440e-4f;
-  y = y - 0.5f * z;
-  return m + y + ef * 0.693359375f;
-}
-
-// softplus(v) = log1p(exp(v)), = v above 20 (as mamba-ssm); log1p via the accurate log(w)*e/(w-1) identity.
-inline vf vsoftplus(vf v) {
-  vf e = vexp(v > 20.0f ? splat(20.0f) : v);
-  vf w = e + 1.0f;
-  vf wm1 = w - 1.0f;
-  vf lp = wm1 == 0.0f ? e : vlog(w) * e / (wm1 == 0.0f ? splat(1.0f) : wm1);
-  return v > 20.0f ? v : lp;
-}
-
-inline vf vsigmoid(vf v) { return 1.0f / (1.0f + vexp(-v)); }
-
-// out[i] += sum of the W lanes of v[i], for i < 8: a transpose-and-add tree (7 adds, 14 shuffles) instead of
-// 8 * 7 scalar adds. The summation order is fixed, so results stay reproducible.
-inline void add_lane_sums8(const vf* v, float* out) {
-  const vi even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
-  const vi lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-  const vi lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
-  vf a[4], b[2];
-  for (int k = 0; k < 4; ++k)
-    a[k] = __builtin_shuffle(v[2 * k], v[2 * k + 1], even) + __builtin_shuffle(v[2 * k], v[2 * k + 1], odd);
-  for (int m = 0; m < 2; ++m)
-    b[m] = __builtin_shuffle(a[2 * m], a[2 * m + 1], lo2) + __builtin_shuffle(a[2 * m], a[2 * m + 1], hi2);
-  // a[k] lanes: pair sums of v[2k], v[2k+1] interleaved; b[m] lanes: quad sums of v[4m..4m+3] (low halves,
-  // then high halves); c lane i: the full sum of v[i]
-  vf c = __builtin_shuffle(b[0], b[1], lo4) + __builtin_shuffle(b[0], b[1], hi4);
+inline void add_lane_sums(const vf* in, float* out) {
+  vf v[W];
+  for (int i = 0; i < W; ++i) v[i] = in[i];
+  merge_level<1>(v, W);
+  merge_level<2>(v, W / 2);
+  merge_level<4>(v, W / 4);
+  if constexpr (W == 16) merge_level<8>(v, 2);
   vf o;
   std::memcpy(&o, out, sizeof(vf));
-  o += c;
+  o += v[0];
   std::memcpy(out, &o, sizeof(vf));
 }
 
-template <class F>
-void parallel_for(int64_t ntasks, int64_t nthreads, F&& fn) {
-  int64_t nt = std::max<int64_t>(1, std::min(nthreads, ntasks));
-  if (nt == 1) {
-    fn.init();
-    for (int64_t i = 0; i < ntasks; ++i) fn(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> threads;
-  for (int64_t t = 0; t < nt; ++t) {
-    threads.emplace_back([&]() {
-      std::decay_t<F> local = fn;  // a per-thread copy (F may be a reference type): own scratch
-      local.init();
-      for (int64_t i; (i = next.fetch_add(1)) < ntasks;) local(i);
-    });
-  }
-  for (auto& th : threads) th.join();
-}
 
 // Geometry shared by forward and backward.
 struct Geometry {
@@ -188,7 +96,7 @@ struct Geometry {
 };
 
 // (steps x lanes) copy of a strided tensor tile: buf[j][lane] = base[lane*s_d + pos[j]*s_l], zero beyond nv.
-// When time is the inner stride, each lane's run of T steps is read contiguously: walking the 8 rows in
+// When time is the inner stride, each lane's run of T steps is read contiguously: walking the W rows in
 // lockstep instead (rows length*4 bytes apart, same cache set) thrashes L1/L2 and costs ~20x.
 // ahead: offset (in steps) of the next block, whose lines are prefetched (rows are separate streams, more
 // than the hardware prefetcher tracks).
@@ -202,6 +110,10 @@ inline void load_tile(const float* base, int64_t s_d, int64_t s_l, int nv, const
       if (ahead)
         for (int j = 0; j < T; j += 16) __builtin_prefetch(p + (pos[j] + ahead) * s_l);
     }
+    return;
+  }
+  if (s_d == 1 && nv == W) {  // channels-last rows: one vector load per step
+    for (int j = 0; j < T; ++j) std::memcpy(&buf[j], base + pos[j] * s_l, sizeof(vf));
     return;
   }
   for (int j = 0; j < T; ++j) {
@@ -218,6 +130,10 @@ inline void store_tile(float* base, int64_t s_d, int64_t s_l, int nv, const int6
       float* p = base + l * s_d;
       for (int j = 0; j < T; ++j) p[pos[j] * s_l] = buf[j][l];
     }
+    return;
+  }
+  if (s_d == 1 && nv == W) {
+    for (int j = 0; j < T; ++j) std::memcpy(base + pos[j] * s_l, &buf[j], sizeof(vf));
     return;
   }
   for (int j = 0; j < T; ++j) {
@@ -496,9 +412,9 @@ struct BackwardTask {
         float* bRow = dBp + s.pos[j] * N;
         float* cRow = dCp + s.pos[j] * N;
         int n = 0;
-        for (; n + 8 <= N; n += 8) {
-          add_lane_sums8(&s.gB[j * N + n], bRow + n);
-          add_lane_sums8(&s.gC[j * N + n], cRow + n);
+        for (; n + W <= N; n += W) {
+          add_lane_sums(&s.gB[j * N + n], bRow + n);
+          add_lane_sums(&s.gC[j * N + n], cRow + n);
         }
         for (; n < N; ++n) {
           const vf gb = s.gB[j * N + n], gc = s.gC[j * N + n];

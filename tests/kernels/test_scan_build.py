@@ -9,7 +9,7 @@ from genomamba_kernels.cpu_scan import _SOURCE, load_library
 
 def test_library_loads_from_cache():
     lib = load_library()
-    assert lib.genomamba_scan_lanes() == 8
+    assert lib.genomamba_scan_lanes() in (8, 16)  # AVX2 or AVX-512 tiles
     assert lib.genomamba_scan_max_state() >= 16
     cached = list(_build.cache_dir().glob("genomamba_cpu_scan-*.so"))
     assert cached, "the compiled library is cached on disk"
