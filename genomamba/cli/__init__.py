@@ -28,6 +28,7 @@ COMMANDS = (
     "finetune",
     "predict",
     "evaluate",
+    "embed",
 )
 
 
