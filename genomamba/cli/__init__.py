@@ -29,6 +29,7 @@ COMMANDS = (
     "predict",
     "evaluate",
     "embed",
+    "probe",
 )
 
 

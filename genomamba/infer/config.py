@@ -4,7 +4,7 @@ and bounds. Light on purpose (no torch), so the CLI can show defaults in ``--hel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from genomamba.infer.device import check_device_name
@@ -34,4 +34,37 @@ class EmbedConfig:
             raise ValueError("batch_size and chunk_rows must be >= 1")
         if self.flank < 0 or self.threads < 0:
             raise ValueError("flank and threads must be >= 0")
+        check_device_name(self.device)
+
+
+@dataclass
+class ProbeConfig:
+    """A frozen-embedding linear probe: features from ``embed`` (pooled), a standardised logistic (classification)
+    or ridge (regression) fit whose strength is chosen by k-fold cross-validation on ``cv_splits``."""
+
+    layer: int = -1
+    pooling: Literal["mean", "center"] = "mean"  # mean: the published frozen-embedding protocol
+    strands: Strands = "average"
+    folds: int = 5  # k of the stratified (classification) or plain k-fold cross-validation
+    # logistic C, or 1 / ridge alpha: larger = weaker regularisation
+    strengths: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0])
+    cv_splits: list[str] = field(default_factory=lambda: ["train", "val"])  # the rows the probe is fitted on
+    max_iter: int = 2000
+    batch_size: int = 32
+    kmer_baseline: bool = True  # the k-mer baseline on the same splits, in the same report
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if not self.strengths or any(s <= 0 for s in self.strengths):
+            raise ValueError("strengths must be a non-empty list of positive numbers")
+        if not self.cv_splits or any(s not in ("train", "val") for s in self.cv_splits):
+            raise ValueError(f"cv_splits must be train and/or val (test is the evaluation split), got {self.cv_splits}")
+        if self.batch_size < 1 or self.max_iter < 1 or self.threads < 0:
+            raise ValueError("batch_size and max_iter must be >= 1, threads >= 0")
+        if self.strands not in STRANDS:
+            raise ValueError(f"strands must be {'|'.join(STRANDS)}")
         check_device_name(self.device)

@@ -30,8 +30,9 @@ def tiny_model(design: str = "head", seed: int = 0, backend: str = "ref"):
 
 
 def cli_error(*args: str) -> str:
-    """Run a command that must fail on its input: exit 2, exactly one line on stderr, no traceback."""
-    r = run_cli(*args, check=False)
+    """Run a command that must fail on its input: exit 2, exactly one line on stderr, no traceback (``-q``: info
+    logging off, so stderr holds only what the error prints)."""
+    r = run_cli("-q", *args, check=False)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2, r.stderr
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
