@@ -30,6 +30,7 @@ COMMANDS = (
     "evaluate",
     "embed",
     "probe",
+    "track",
 )
 
 

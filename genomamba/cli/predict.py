@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--strands", choices=("both", "forward"), help="default: the checkpoint's eval_strands")
     p.add_argument("--backend", choices=BACKENDS, help="scan backend")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, logged), cpu, cuda or cuda:N")
     p.set_defaults(func=run)
 
 
@@ -40,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from genomamba.errors import GenomambaError
     from genomamba.finetune.datasets import DataConfig, describe_source, load_labeled
     from genomamba.finetune.module import predict_tokens, read_finetune_meta
-    from genomamba.model import load_pretrained
+    from genomamba.infer.device import load_for_inference
 
-    net = load_pretrained(args.checkpoint, backend=args.backend)
+    net, _ = load_for_inference(args.checkpoint, args.device, args.backend)
     if not hasattr(net, "head_config"):
         raise GenomambaError("a pretrained LM has no head: fine-tune it first (genomamba finetune)", args.checkpoint)
     meta = read_finetune_meta(net, args.checkpoint)

@@ -20,6 +20,7 @@ def _csv(text: str) -> list[str]:
 
 
 def register(subparsers) -> None:
+    from genomamba.infer.device import DEVICE_HELP
     from genomamba.vep.config import AUTO_BATCH_BASES, RefCheck, ScoreVcfConfig, Strands
 
     d = ScoreVcfConfig()
@@ -87,7 +88,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--config", type=Path, metavar="YAML", help="ScoreVcfConfig fields; flags override it")
     p.add_argument("--backend", choices=BACKENDS, help="selective-scan backend")
-    p.add_argument("--device", help=f"torch device the model runs on, e.g. cuda (default {d.device})")
+    p.add_argument("--device", help=f"{DEVICE_HELP} (default {d.device}); the scan backend follows it")
     p.add_argument("--summary", help="also write the run summary as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)

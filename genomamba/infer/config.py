@@ -68,3 +68,42 @@ class ProbeConfig:
         if self.strands not in STRANDS:
             raise ValueError(f"strands must be {'|'.join(STRANDS)}")
         check_device_name(self.device)
+
+
+TRACK_FORMATS = ("bigwig", "bedgraph")
+ONE_PASS_TILE, ONE_PASS_MARGIN = 65536, 8192  # fusion "head" models and fine-tuned position heads
+MASKED_TILE, MASKED_MARGIN = 128, 512  # fusion "layer" LMs: one masked pass per base, over tile + 2 * margin
+AUTO_BATCH_BASES = 65536  # batch_size 0: as many windows per forward pass as fit in this many bases (>= 1)
+
+
+@dataclass
+class TrackConfig:
+    """Per-base tracks streamed in tiles: each tile's ``tile`` bases are computed in one window reaching ``margin``
+    bases further on each side (clipped at sequence ends); see ``infer.tracks`` for why margins, not carried state."""
+
+    tile: int = 0  # bases per tile; 0 = auto: 65536 for one-pass models, 128 for masked passes (fusion layer)
+    margin: int | None = None  # context bases each side of a tile; None = auto: 8192 one-pass, 512 masked
+    strands: Literal["auto", "both", "forward"] = "auto"  # LMs: auto = forward for RC-symmetric models, else both
+    batch_size: int = 0  # windows per forward pass; 0 = auto (AUTO_BATCH_BASES // window length)
+    window: int = 0  # sequence heads: window length; 0 = the longest training sequence of the fine-tuning data
+    step: int = 0  # sequence heads: one value per step bases (window centred on it); 0 = window // 4
+    formats: list[str] = field(default_factory=lambda: ["bigwig"])  # bigwig and/or bedgraph
+    head_output: int | None = None  # fine-tuned heads: class / target read out (default: the last output)
+    device: str = "auto"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tile < 0 or self.batch_size < 0 or self.window < 0 or self.step < 0 or self.threads < 0:
+            raise ValueError("tile, batch_size, window, step and threads must be >= 0")
+        if self.margin is not None and self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        bad = [f for f in self.formats if f not in TRACK_FORMATS]
+        if not self.formats or bad:
+            raise ValueError(f"formats must be a non-empty list of {'|'.join(TRACK_FORMATS)}, got {self.formats}")
+        check_device_name(self.device)
+
+    def geometry(self, masked: bool) -> tuple[int, int]:
+        """(tile, margin) with the auto values filled in for one-pass or masked models."""
+        tile = self.tile or (MASKED_TILE if masked else ONE_PASS_TILE)
+        margin = self.margin if self.margin is not None else (MASKED_MARGIN if masked else ONE_PASS_MARGIN)
+        return tile, margin

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from genomamba.infer.device import check_device_name
+
 MIN_CONTEXT = 64  # bases; the tiling's flank is context // 4, so at least 16 bases of context on each side
 DEFAULT_CONTEXT = 4096
 AUTO_BATCH_BASES = 65536  # batch_size 0 = as many windows as fit in this many bases (at least one)
@@ -33,7 +35,7 @@ class ScoreVcfConfig:
     tile_cache: int = 4  # recent tile log-probabilities kept (sorted input shares tiles across chunks)
     keep_info: list[str] = field(default_factory=list)  # INFO fields copied into TSV/Parquet columns
     threads: int = 0  # torch / htslib threads; 0 = leave the defaults
-    device: str = "cpu"  # torch device the model runs on ("cuda", "cuda:1", ...)
+    device: str = "auto"  # auto (CUDA when present, logged) | cpu | cuda | cuda:N
 
     def __post_init__(self) -> None:
         if self.context < MIN_CONTEXT:
@@ -42,6 +44,7 @@ class ScoreVcfConfig:
             raise ValueError("batch_size, threads and tile_cache must be >= 0")
         if self.chunk_records < 1 or self.haplotype_flank < 1 or self.max_indel_length < 1:
             raise ValueError("chunk_records, haplotype_flank and max_indel_length must be >= 1")
+        check_device_name(self.device)
 
     @property
     def effective_batch_size(self) -> int:

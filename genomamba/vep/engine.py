@@ -39,6 +39,23 @@ from genomamba.vep.writers import AlleleResult
 TileEntry = tuple[int, np.ndarray, list[np.ndarray]]
 
 
+def strand_windows(fwd: np.ndarray, strands: str) -> list[np.ndarray]:
+    """The windows one position's scores are computed on: the forward window, plus its reverse complement for
+    ``strands`` "both"."""
+    if strands == "forward":
+        return [fwd]
+    return [fwd, np.ascontiguousarray(reverse_complement(fwd))]
+
+
+def strand_logprobs(lps: list[np.ndarray]) -> list[np.ndarray]:
+    """Per strand (L, 4) log-probs in forward coordinates and forward base order: for the reverse strand,
+    position i of the window is row L-1-i and base b is column 3-b (complement of A,C,G,T is T,G,C,A)."""
+    out = [lps[0]]
+    if len(lps) > 1:
+        out.append(lps[1][::-1, ::-1])
+    return out
+
+
 class VariantEffectScorer:
     """Zero-shot scores of chunks of ``Variant``s against ``genome`` with a log-probability ``scorer``."""
 
@@ -66,17 +83,10 @@ class VariantEffectScorer:
         return 1 if self.strands == "forward" else 2
 
     def _strand_windows(self, fwd: np.ndarray) -> list[np.ndarray]:
-        if self.strands == "forward":
-            return [fwd]
-        return [fwd, np.ascontiguousarray(reverse_complement(fwd))]
+        return strand_windows(fwd, self.strands)
 
     def _strand_logprobs(self, lps: list[np.ndarray]) -> list[np.ndarray]:
-        """Per strand (L, 4) log-probs in forward coordinates and forward base order: for the reverse strand,
-        position i of the window is row L-1-i and base b is column 3-b (complement of A,C,G,T is T,G,C,A)."""
-        out = [lps[0]]
-        if len(lps) > 1:
-            out.append(lps[1][::-1, ::-1])
-        return out
+        return strand_logprobs(lps)
 
     def _per_batch(self) -> int:
         """Windows (variants or tiles) per scorer call: each one is scored on every strand used."""

@@ -9,6 +9,7 @@ Memory is bounded: records are read ``chunk_records`` at a time (the engine boun
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -61,6 +62,10 @@ def score_vcf(
     fmt = output_format(out, out_format)
     if (checkpoint is None) == (kmer is None):  # checked before any input is read
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
+    if checkpoint is not None:  # an unusable --device fails before any input is read, and is resolved once
+        from genomamba.infer.device import resolve_device
+
+        config = dataclasses.replace(config, device=resolve_device(config.device))
     if config.threads > 0:
         import torch
 
