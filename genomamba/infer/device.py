@@ -89,7 +89,7 @@ def load_for_inference(path, device: str = "auto", backend: str | None = None):
     from genomamba.model import load_pretrained
     from genomamba.model.checkpoint import read_meta
 
+    stored = read_meta(path)["model_config"].backend  # an unusable checkpoint fails before anything is logged
     resolved = resolve_device(device)
-    stored = read_meta(path)["model_config"].backend
     chosen = resolve_backend_for(resolved, backend, stored)
     return load_pretrained(path, map_location=resolved, backend=chosen), resolved
