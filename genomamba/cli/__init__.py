@@ -31,6 +31,7 @@ COMMANDS = (
     "embed",
     "probe",
     "track",
+    "ism",
 )
 
 

@@ -6,18 +6,25 @@
   streamed in tiles with margins at any chromosome length;
 * ``ism``: saturation mutagenesis of a region (zero-shot LLR from one pass per tile, or a head's prediction change).
 
-Settings live in ``infer.config``; device selection in ``infer.device``. Entry points import on first use.
+Settings live in ``infer.config``; device selection in ``infer.device``. Everything imports on first use: the
+package itself imports nothing, so the ground-floor ``infer.device`` stays importable from any config module.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from genomamba.infer.config import EmbedConfig
-
-__all__ = ["EmbedConfig", "embed"]
-
-_LAZY = {"embed": "genomamba.infer.embed"}
+_LAZY = {
+    "EmbedConfig": "genomamba.infer.config",
+    "ProbeConfig": "genomamba.infer.config",
+    "TrackConfig": "genomamba.infer.config",
+    "IsmConfig": "genomamba.infer.config",
+    "embed": "genomamba.infer.embed",
+    "run_probe": "genomamba.infer.probe",
+    "write_tracks": "genomamba.infer.track_run",
+    "run_ism": "genomamba.infer.ism_run",
+}
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from genomamba.infer.device import check_device_name
+from genomamba.vep.config import DEFAULT_CONTEXT, MIN_CONTEXT
 
 Strands = Literal["forward", "average", "concat"]
 Pooling = Literal["mean", "center", "none"]
@@ -107,3 +108,35 @@ class TrackConfig:
         tile = self.tile or (MASKED_TILE if masked else ONE_PASS_TILE)
         margin = self.margin if self.margin is not None else (MASKED_MARGIN if masked else ONE_PASS_MARGIN)
         return tile, margin
+
+
+@dataclass
+class IsmConfig:
+    """Saturation mutagenesis of a region: every position, every alternative base, scored as ``score-vcf`` would
+    score that SNV (same windows: ``context``, mirror-symmetric tiles; same strand policy)."""
+
+    context: int = DEFAULT_CONTEXT  # window length in bases, as score-vcf --context
+    strands: Literal["auto", "both", "forward"] = "auto"  # as score-vcf --strands
+    batch_size: int = 0  # windows per forward pass; 0 = auto (as score-vcf)
+    per_variant: bool = False  # one pass per (position, alt) instead of one per tile (comparisons, benchmark)
+    head_output: int | None = None  # fine-tuned heads: class / target index (default: the last output)
+    max_bases: int = 100_000  # refuse larger regions: 3 rows per base
+    chunk_bases: int = 256  # positions scored (and held) at a time by fine-tuned heads
+    device: str = "auto"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.context < MIN_CONTEXT:
+            raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {self.context}")
+        if self.batch_size < 0 or self.threads < 0:
+            raise ValueError("batch_size and threads must be >= 0")
+        if self.max_bases < 1 or self.chunk_bases < 1:
+            raise ValueError("max_bases and chunk_bases must be >= 1")
+        check_device_name(self.device)
+
+    def scoring(self):
+        """The ``ScoreVcfConfig`` that scores the same SNVs in ``score-vcf`` (the ISM's definition)."""
+        from genomamba.vep.config import ScoreVcfConfig
+
+        fields = ("context", "strands", "batch_size", "per_variant", "device", "threads")
+        return ScoreVcfConfig(**{name: getattr(self, name) for name in fields})
