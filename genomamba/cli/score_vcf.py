@@ -12,7 +12,7 @@ from typing import get_args
 from genomamba.backends import BACKENDS
 
 # CLI flag -> ScoreVcfConfig field; unset flags fall back to --config, then to the dataclass defaults
-_FLAGS = ("context", "batch_size", "ref_check", "strands", "threads", "keep_info", "per_variant", "device")
+_FLAGS = ("context", "batch_size", "ref_check", "strands", "threads", "keep_info", "per_variant", "device", "score")
 
 
 def _csv(text: str) -> list[str]:
@@ -21,7 +21,7 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers) -> None:
     from genomamba.infer.device import DEVICE_HELP
-    from genomamba.vep.config import AUTO_BATCH_BASES, RefCheck, ScoreVcfConfig, Strands
+    from genomamba.vep.config import AUTO_BATCH_BASES, RefCheck, Score, ScoreVcfConfig, Strands
 
     d = ScoreVcfConfig()
     p = subparsers.add_parser(
@@ -54,6 +54,12 @@ def register(subparsers) -> None:
         dest="out_format",
         choices=["vcf.gz", "bcf", "vcf", "tsv", "parquet"],
         help="output format (default: from the --out extension)",
+    )
+    p.add_argument(
+        "--score",
+        choices=get_args(Score),
+        help=f"(default {d.score}) llr: log P(alt) - log P(ref); embedding-distance: 1 - cosine of the hidden "
+        "states at the variant, ALT vs REF window (BEND's zero-shot protocol; SNVs only; INFO GM_EMBDIST)",
     )
     p.add_argument("--context", type=int, help=f"window length in bases (default {d.context})")
     p.add_argument(

@@ -17,11 +17,15 @@ AUTO_BATCH_BASES = 65536  # batch_size 0 = as many windows as fit in this many b
 
 RefCheck = Literal["error", "warn", "skip"]
 Strands = Literal["auto", "both", "forward"]
+Score = Literal["llr", "embedding-distance"]
 
 
 @dataclass
 class ScoreVcfConfig:
     context: int = DEFAULT_CONTEXT  # window length in bases (C); each variant gets >= C/4 bases on each side
+    # zero-shot score of a pretrained LM: "llr" = log P(alt) - log P(ref); "embedding-distance" = 1 - cosine of the
+    # hidden states at the variant, ALT vs REF window (BEND's protocol; SNVs only)
+    score: Score = "llr"
     batch_size: int = 0  # sequences per forward pass; 0 = auto: max(1, AUTO_BATCH_BASES // context)
     ref_check: RefCheck = "error"  # what a REF that disagrees with the FASTA does
     # "both": also score the reverse complement and average; "auto": "both" unless the scorer is reverse-complement

@@ -29,6 +29,7 @@ import numpy as np
 from genomamba.alphabet import MASK, encode, reverse_complement
 from genomamba.vep.alleles import Tiling
 from genomamba.vep.config import ScoreVcfConfig
+from genomamba.vep.embedding import EmbeddingDistanceScorer, EmbeddingScorer
 from genomamba.vep.plan import HapJob, Planner, SnvJob, set_scores
 from genomamba.vep.refcheck import Variant
 from genomamba.vep.scorers import Scorer, SupervisedScorer
@@ -58,6 +59,8 @@ def strand_logprobs(lps: list[np.ndarray]) -> list[np.ndarray]:
 
 class VariantEffectScorer:
     """Zero-shot scores of chunks of ``Variant``s against ``genome`` with a log-probability ``scorer``."""
+
+    score_kind = "llr"
 
     def __init__(self, scorer: Scorer, genome, config: ScoreVcfConfig, source: str | None = None):
         self.scorer = scorer
@@ -230,11 +233,14 @@ def _mean_pll(lp: np.ndarray, x: np.ndarray) -> float:
     return float(lp[np.flatnonzero(ok), x[ok]].mean())
 
 
-Engine = VariantEffectScorer | SupervisedEffectScorer
+Engine = VariantEffectScorer | SupervisedEffectScorer | EmbeddingDistanceScorer
 
 
-def make_engine(scorer: Scorer | SupervisedScorer, genome, config: ScoreVcfConfig, source: str | None = None) -> Engine:
-    """The engine for ``scorer``: zero-shot log-probabilities, or the fine-tuned head's prediction change."""
+def make_engine(scorer, genome, config: ScoreVcfConfig, source: str | None = None) -> Engine:
+    """The engine for ``scorer``: zero-shot log-probabilities, hidden-state distances, or the fine-tuned head's
+    prediction change."""
     if isinstance(scorer, SupervisedScorer):
         return SupervisedEffectScorer(scorer, genome, config, source)
+    if isinstance(scorer, EmbeddingScorer):
+        return EmbeddingDistanceScorer(scorer, genome, config, source)
     return VariantEffectScorer(scorer, genome, config, source)

@@ -23,7 +23,7 @@ from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.engine import Engine, make_engine
 from genomamba.vep.provenance import run_provenance, run_summary
 from genomamba.vep.refcheck import RefChecker, Variant
-from genomamba.vep.scorers import SupervisedScorer, load_scorer
+from genomamba.vep.scorers import check_score_source, load_scorer
 from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
 __all__ = ["score_vcf"]
@@ -62,6 +62,7 @@ def score_vcf(
     fmt = output_format(out, out_format)
     if (checkpoint is None) == (kmer is None):  # checked before any input is read
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
+    check_score_source(config, checkpoint, kmer)
     if checkpoint is not None:  # an unusable --device fails before any input is read, and is resolved once
         from genomamba.infer.device import resolve_device
 
@@ -102,11 +103,10 @@ def _write_scores(
     work: Path,
 ) -> Path | None:
     """Stream the scores into ``out`` and its index (both atomic) -> the index path, or None."""
-    supervised = isinstance(engine.scorer, SupervisedScorer)
     suffix = _index_suffix(fmt, genome)
     index = Path(f"{out}{suffix}") if suffix else None
     with atomic_file(out) as tmp_out:
-        writer = _make_writer(tmp_out, fmt, vin, provenance, config, supervised)
+        writer = _make_writer(tmp_out, fmt, vin, provenance, config, engine.score_kind)
         _stream(vin, engine, writer, config, regions, progress)
         if index is None:
             writer.finish(vin.index_ready or regions is not None, None, work)
@@ -130,16 +130,16 @@ def _index_suffix(fmt: str, genome) -> str | None:
     return None
 
 
-def _make_writer(tmp_out: Path, fmt: str, vin, provenance: dict, cfg: ScoreVcfConfig, supervised: bool):
+def _make_writer(tmp_out: Path, fmt: str, vin, provenance: dict, cfg: ScoreVcfConfig, score: str):
     import pysam
 
     if fmt in ("tsv", "parquet"):
-        return TableWriter(tmp_out, fmt, provenance, cfg.keep_info, supervised)
+        return TableWriter(tmp_out, fmt, provenance, cfg.keep_info, score)
     prev = pysam.set_verbosity(0)
     with pysam.VariantFile(str(vin.path)) as handle:
         header = handle.header.copy()
     pysam.set_verbosity(prev)
-    return VcfWriter(tmp_out, fmt, header, provenance, threads=max(1, cfg.threads), supervised=supervised)
+    return VcfWriter(tmp_out, fmt, header, provenance, threads=max(1, cfg.threads), score=score)
 
 
 def _stream(vin, engine: Engine, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:

@@ -185,6 +185,20 @@ class KmerScorer:
         return {"model": f"two-sided k-mer baseline, k={self.k}, fitted on the reference (both strands)"}
 
 
+def check_score_source(cfg: ScoreVcfConfig, checkpoint: str | None, kmer: int | None) -> None:
+    """Scores other than the LLR need a pretrained LM: refuse the k-mer baseline and fine-tuned heads (cheap: reads
+    the checkpoint's config only, so it can run before any input is read)."""
+    if cfg.score == "llr":
+        return
+    if kmer is not None:
+        raise GenomambaError(f"--score {cfg.score} needs a model checkpoint (the k-mer baseline has no embeddings)")
+    from genomamba.model.checkpoint import read_meta
+
+    if checkpoint is not None and read_meta(checkpoint).get("kind", "lm") != "lm":
+        problem = f"--score {cfg.score} needs a pretrained LM; a fine-tuned head gives prediction deltas"
+        raise GenomambaError(problem, checkpoint)
+
+
 def load_scorer(
     genome,
     cfg: ScoreVcfConfig,
@@ -193,11 +207,13 @@ def load_scorer(
     backend: str | None = None,
     output_index: int | None = None,
 ) -> Scorer | SupervisedScorer:
-    """The scorer of a run: the k-mer baseline fitted on ``genome`` (order ``kmer``), a pretrained LM, or a
+    """The scorer of a run: the k-mer baseline fitted on ``genome`` (order ``kmer``), a pretrained LM (its hidden
+    states for ``cfg.score`` "embedding-distance"), or a
     fine-tuned sequence head (``output_index``: default the last output) from ``checkpoint``, loaded onto
     ``cfg.device`` (``infer.device``: auto picks CUDA when present; the scan backend follows the device)."""
     if (checkpoint is None) == (kmer is None):
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
+    check_score_source(cfg, checkpoint, kmer)
     if kmer is not None:
         if not 1 <= kmer <= MAX_KMER_ORDER:
             raise GenomambaError(f"k-mer baseline order must be 1..{MAX_KMER_ORDER}, got {kmer}")
@@ -217,6 +233,10 @@ def load_scorer(
     if kind == "position":
         raise GenomambaError("per-position fine-tuned heads are not supported by score-vcf (sequence heads are)", path)
     model, device = load_for_inference(path, cfg.device, backend)
+    if cfg.score == "embedding-distance":
+        from genomamba.vep.embedding import EmbeddingScorer
+
+        return EmbeddingScorer(model, cfg.effective_batch_size, device, path)
     if kind == "sequence":
         return SupervisedScorer(model, output_index, cfg.context, cfg.effective_batch_size, device, path)
     return ModelScorer(model, cfg.effective_batch_size, device, path)
