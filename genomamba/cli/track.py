@@ -8,9 +8,7 @@ from pathlib import Path
 from genomamba.backends import BACKENDS
 
 # CLI flag -> TrackConfig field; unset flags fall back to --config, then to the dataclass defaults
-_FLAGS = (
-    "tile", "margin", "strands", "batch_size", "window", "step", "formats", "head_output", "device", "threads",
-)  # fmt: skip
+_FLAGS = ("tile", "margin", "strands", "batch_size", "window", "step", "formats", "head_output", "device", "threads")
 
 
 def _csv(text: str) -> list[str]:

@@ -50,8 +50,10 @@ def test_intervals_minus_strand_and_layer(checkpoints, fasta, genome_seqs, tmp_p
     run_cli(*args, "--out", str(out), "--flank", "10", "--layer", "1", "--strands", "forward")
     got = pl.read_parquet(out)
     assert got.select("id", "chrom", "start", "end", "strand").rows() == [
-        ("r1", "chrA", 100, 180, "+"), ("r2", "chrA", 100, 180, "-"), ("r3", "chrB", 850, 900, "+"),
-    ]  # fmt: skip
+        ("r1", "chrA", 100, 180, "+"),
+        ("r2", "chrA", 100, 180, "-"),
+        ("r3", "chrB", 850, 900, "+"),
+    ]
     assert got["length"].to_list() == [100, 100, 70]  # chrB ends 10 bases after r3's flank starts: padded with N
     a = genome_seqs["chrA"][90:190]
     np.testing.assert_allclose(
@@ -67,8 +69,21 @@ def test_windows_per_token_npy(checkpoints, fasta, tmp_path):
     wdir = tmp_path / "w"
     build_windows(fasta, wdir, WindowsConfig(window_size=400, min_tail=10, val_frac=0.0, test_frac=0.0))
     out = tmp_path / "tok.npy"
-    run_cli("embed", "--windows", str(wdir), "--checkpoint", str(checkpoints["ps"]), "--out", str(out),
-            "--pooling", "none", "--strands", "concat", "--chunk-rows", "3")  # fmt: skip
+    run_cli(
+        "embed",
+        "--windows",
+        str(wdir),
+        "--checkpoint",
+        str(checkpoints["ps"]),
+        "--out",
+        str(out),
+        "--pooling",
+        "none",
+        "--strands",
+        "concat",
+        "--chunk-rows",
+        "3",
+    )
     feats = np.load(out, mmap_mode="r")
     index = pl.read_parquet(f"{out}.index.parquet")
     windows = WindowsDir(wdir)
@@ -102,6 +117,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(checkpoints, table, tmp_path, 
 def test_intervals_need_a_fasta(checkpoints, tmp_path):
     bed = tmp_path / "r.bed"
     bed.write_text("chrA\t1\t5\n")
-    line = cli_error("embed", "--intervals", str(bed), "--checkpoint", str(checkpoints["head"]),
-                     "--out", str(tmp_path / "e.parquet"))  # fmt: skip
+    line = cli_error(
+        "embed", "--intervals", str(bed), "--checkpoint", str(checkpoints["head"]), "--out", str(tmp_path / "e.parquet")
+    )
     assert "needs --fasta" in line

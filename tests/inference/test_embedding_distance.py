@@ -91,8 +91,19 @@ def test_vcf_output_names_the_score(checkpoints, fasta, genome_seqs, tmp_path):
 
 def test_embedding_distance_needs_a_pretrained_lm(checkpoints, seq_head_checkpoint, fasta, tmp_path):
     vcf = write_vcf(tmp_path / "v.vcf", ["chrA\t10\t.\tA\tC\t.\t.\t."])
-    base = ("score-vcf", "--vcf", str(vcf), "--fasta", str(fasta), "--score", "embedding-distance", "--ref-check",
-            "skip", "--out", str(tmp_path / "o.tsv"))  # fmt: skip
+    base = (
+        "score-vcf",
+        "--vcf",
+        str(vcf),
+        "--fasta",
+        str(fasta),
+        "--score",
+        "embedding-distance",
+        "--ref-check",
+        "skip",
+        "--out",
+        str(tmp_path / "o.tsv"),
+    )
     assert "has no embeddings" in cli_error(*base, "--kmer-baseline", "2")
     assert "needs a pretrained LM" in cli_error(*base, "--checkpoint", str(seq_head_checkpoint))
     assert not (tmp_path / "o.tsv").exists()

@@ -87,8 +87,19 @@ def test_cli_outputs_and_bigwigs(checkpoints, fasta, genome_seqs, tmp_path):
     import pyBigWig
 
     out = tmp_path / "ism"
-    r = run_cli("ism", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--regions", "chrB:291-360",
-                "--context", "128", "--out", str(out))  # fmt: skip
+    r = run_cli(
+        "ism",
+        "--checkpoint",
+        str(checkpoints["head"]),
+        "--fasta",
+        str(fasta),
+        "--regions",
+        "chrB:291-360",
+        "--context",
+        "128",
+        "--out",
+        str(out),
+    )
     summary = json.loads(r.stdout)
     table = pl.read_parquet(out / "ism.parquet")
     assert summary["rows"] == table.height == 3 * 30  # positions 300-339 are N: no rows
@@ -114,8 +125,9 @@ def test_cli_outputs_and_bigwigs(checkpoints, fasta, genome_seqs, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_leaves_nothing(checkpoints, fasta, tmp_path, extra, message):
-    line = cli_error("ism", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--out",
-                     str(tmp_path / "o"), *extra)  # fmt: skip
+    line = cli_error(
+        "ism", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--out", str(tmp_path / "o"), *extra
+    )
     assert line.startswith("genomamba ism: ") and message in line
     assert list(tmp_path.iterdir()) == []
 

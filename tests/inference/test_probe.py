@@ -36,8 +36,19 @@ def labelled(tmp_path):
 
 def test_probe_report(checkpoints, labelled, tmp_path):
     out = tmp_path / "probe"
-    r = run_cli("probe", "--checkpoint", str(checkpoints["head"]), "--data", str(labelled), "--out-dir", str(out),
-                "--folds", "3", "--device", "cpu")  # fmt: skip
+    r = run_cli(
+        "probe",
+        "--checkpoint",
+        str(checkpoints["head"]),
+        "--data",
+        str(labelled),
+        "--out-dir",
+        str(out),
+        "--folds",
+        "3",
+        "--device",
+        "cpu",
+    )
     record = json.loads((out / "metrics.json").read_text())
     models = {(res["model"], res["split"]): res["metrics"] for res in record["results"]}
     assert set(models) == {("probe", "test"), ("kmer-baseline", "test")}

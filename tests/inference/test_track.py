@@ -67,9 +67,23 @@ def test_bigwig_and_bedgraph_files(checkpoints, fasta, genome_seqs, tmp_path):
     import pyBigWig
 
     out = tmp_path / "t"
-    run_cli("track", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--regions",
-            "chrA:101-600,chrB", "--out", str(out), "--formats", "bigwig,bedgraph", "--tile", "128",
-            "--backend", "cpu")  # fmt: skip
+    run_cli(
+        "track",
+        "--checkpoint",
+        str(checkpoints["head"]),
+        "--fasta",
+        str(fasta),
+        "--regions",
+        "chrA:101-600,chrB",
+        "--out",
+        str(out),
+        "--formats",
+        "bigwig,bedgraph",
+        "--tile",
+        "128",
+        "--backend",
+        "cpu",
+    )
     bw = pyBigWig.open(str(out / "log_p_ref.bw"))
     assert bw.chroms() == {name: len(seq) for name, seq in genome_seqs.items()}  # the FASTA's sizes
     a = np.array(bw.values("chrA", 100, 600))
@@ -105,13 +119,40 @@ def gff(tmp_path):
 
 def test_genes_and_figure(checkpoints, fasta, gff, tmp_path):
     out = tmp_path / "g"
-    run_cli("track", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--annotation", str(gff),
-            "--genes", "g2,g1", "--gene-flank", "100", "--figure", "--out", str(out))  # fmt: skip
+    run_cli(
+        "track",
+        "--checkpoint",
+        str(checkpoints["head"]),
+        "--fasta",
+        str(fasta),
+        "--annotation",
+        str(gff),
+        "--genes",
+        "g2,g1",
+        "--gene-flank",
+        "100",
+        "--figure",
+        "--out",
+        str(out),
+    )
     record = json.loads((out / "track.json").read_text())
     assert record["regions"] == ["chrA:100-800", "chrA:1400-1900"]  # FASTA order, 0-based half-open
     assert (out / "browser.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    first = run_cli("track", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--annotation",
-                    str(gff), "--genes", "1", "--gene-flank", "0", "--out", str(tmp_path / "g1"))  # fmt: skip
+    first = run_cli(
+        "track",
+        "--checkpoint",
+        str(checkpoints["head"]),
+        "--fasta",
+        str(fasta),
+        "--annotation",
+        str(gff),
+        "--genes",
+        "1",
+        "--gene-flank",
+        "0",
+        "--out",
+        str(tmp_path / "g1"),
+    )
     assert json.loads(first.stdout)["bases"] == 500
 
 
@@ -121,8 +162,21 @@ def test_sequence_head_sliding_windows(seq_head_checkpoint, fasta, genome_seqs, 
     from genomamba.model import GenomambaForSequence
 
     out = tmp_path / "s"
-    run_cli("track", "--checkpoint", str(seq_head_checkpoint), "--fasta", str(fasta), "--regions", "chrA:1-230",
-            "--window", "100", "--step", "50", "--out", str(out))  # fmt: skip
+    run_cli(
+        "track",
+        "--checkpoint",
+        str(seq_head_checkpoint),
+        "--fasta",
+        str(fasta),
+        "--regions",
+        "chrA:1-230",
+        "--window",
+        "100",
+        "--step",
+        "50",
+        "--out",
+        str(out),
+    )
     bw = pyBigWig.open(str(out / "prediction.bw"))
     entries = bw.intervals("chrA")
     bw.close()
@@ -150,8 +204,9 @@ def test_sequence_head_sliding_windows(seq_head_checkpoint, fasta, genome_seqs, 
     ],
 )
 def test_bad_input_is_one_line_and_leaves_nothing(checkpoints, fasta, tmp_path, extra, message):
-    line = cli_error("track", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--out",
-                     str(tmp_path / "o"), *extra)  # fmt: skip
+    line = cli_error(
+        "track", "--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--out", str(tmp_path / "o"), *extra
+    )
     assert line.startswith("genomamba track: ") and message in line
     assert [p.name for p in tmp_path.iterdir()] == []
 
