@@ -28,9 +28,11 @@ include: "workflows/pretrain.smk"
 include: "workflows/finetune.smk"
 include: "workflows/vep.smk"
 include: "workflows/report.smk"
+include: "workflows/inference.smk"
 
 
 rule all:
     input:
         all_targets(),
+        inference_targets(),
     default_target: True

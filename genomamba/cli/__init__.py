@@ -28,6 +28,10 @@ COMMANDS = (
     "finetune",
     "predict",
     "evaluate",
+    "embed",
+    "probe",
+    "track",
+    "ism",
 )
 
 

@@ -8,7 +8,7 @@ from genomamba.backends import BACKENDS
 
 # PredictConfig fields that are flags of the same name; unset flags keep the dataclass defaults
 _FLAGS = ("checkpoint", "out", "split", "input", "fasta", "flank", "sequence_column", "label_column")
-_FLAGS += ("batch_size", "strands", "backend")
+_FLAGS += ("batch_size", "strands", "backend", "device")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help=f"sequences per forward pass (default {d.batch_size})")
     p.add_argument("--strands", choices=("both", "forward"), help="default: the checkpoint's eval_strands")
     p.add_argument("--backend", choices=BACKENDS, help="scan backend")
+    p.add_argument("--device", help=f"auto (CUDA when present, logged), cpu, cuda or cuda:N (default {d.device})")
     p.set_defaults(func=run)
 
 

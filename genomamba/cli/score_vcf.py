@@ -23,6 +23,7 @@ _FLAGS = (
     "device",
     "kmer_baseline",
     "head_output",
+    "score",
 )
 
 
@@ -31,7 +32,8 @@ def _csv(text: str) -> list[str]:
 
 
 def register(subparsers) -> None:
-    from genomamba.vep.config import AUTO_BATCH_BASES, RefCheck, ScoreVcfConfig, Strands
+    from genomamba.devices import DEVICE_HELP
+    from genomamba.vep.config import AUTO_BATCH_BASES, RefCheck, Score, ScoreVcfConfig, Strands
 
     d = ScoreVcfConfig()
     p = subparsers.add_parser(
@@ -64,6 +66,12 @@ def register(subparsers) -> None:
         dest="out_format",
         choices=["vcf.gz", "bcf", "vcf", "tsv", "parquet"],
         help="output format (default: from the --out extension)",
+    )
+    p.add_argument(
+        "--score",
+        choices=get_args(Score),
+        help=f"(default {d.score}) llr: log P(alt) - log P(ref); embedding-distance: 1 - cosine of the hidden "
+        "states at the variant, ALT vs REF window (BEND's zero-shot protocol; SNVs only; INFO GM_EMBDIST)",
     )
     p.add_argument("--context", type=int, help=f"window length in bases (default {d.context})")
     p.add_argument(
@@ -98,7 +106,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--config", type=Path, metavar="YAML", help="ScoreVcfConfig fields; flags override it")
     p.add_argument("--backend", choices=BACKENDS, help="selective-scan backend")
-    p.add_argument("--device", help=f"torch device the model runs on, e.g. cuda (default {d.device})")
+    p.add_argument("--device", help=f"{DEVICE_HELP} (default {d.device}); the scan backend follows it")
     p.add_argument("--summary", help="also write the run summary as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)

@@ -79,11 +79,14 @@ def read_finetune_meta(net, path: str | os.PathLike) -> FinetuneMeta:
     )
 
 
-def load_finetuned(path: str | os.PathLike, backend: str | None = None) -> tuple[GenomambaForSequence, FinetuneMeta]:
-    """A fine-tuned network (eval mode, CPU) and its metadata; a pretrained LM without a head is an error."""
-    from genomamba.model import load_pretrained
+def load_finetuned(
+    path: str | os.PathLike, backend: str | None = None, device: str = "cpu"
+) -> tuple[GenomambaForSequence, FinetuneMeta]:
+    """A fine-tuned network (eval mode, on ``device``: auto|cpu|cuda[:N]) and its metadata; a pretrained LM without
+    a head is an error."""
+    from genomamba.model import load_for_inference
 
-    net = load_pretrained(path, backend=backend)
+    net, _ = load_for_inference(path, device, backend)
     if not hasattr(net, "head_config"):
         raise GenomambaError("a pretrained LM has no head: fine-tune it first (genomamba finetune)", path)
     return net, read_finetune_meta(net, path)

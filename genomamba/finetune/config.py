@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from genomamba.backends import Backend
 from genomamba.baselines.kmer_classifier import KmerBaselineConfig
 from genomamba.config import load_config
+from genomamba.devices import check_device_name
 from genomamba.genome.splits import SPLIT_ALIASES
 
 if TYPE_CHECKING:
@@ -177,8 +178,10 @@ class PredictConfig:
     batch_size: int = 64
     strands: Literal["both", "forward"] | None = None  # None: the checkpoint's eval_strands
     backend: Backend | None = None
+    device: str = "auto"  # auto (CUDA when present, logged) | cpu | cuda | cuda:N
 
     def __post_init__(self) -> None:
+        check_device_name(self.device)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.flank is not None and self.flank < 0:

@@ -106,7 +106,7 @@ def predict(cfg: PredictConfig) -> dict:
     from genomamba.finetune.tables import table_format, write_table
 
     table_format(cfg.out)  # an unknown extension fails before the model loads
-    net, meta = load_finetuned(cfg.checkpoint, backend=cfg.backend)
+    net, meta = load_finetuned(cfg.checkpoint, backend=cfg.backend, device=cfg.device)
     data_cfg = cfg.data_config(meta.data, meta.task, meta.classes)
     has_input = cfg.input is not None
     data = load_labeled(data_cfg, require_labels=not has_input, default_split="test" if has_input else None)

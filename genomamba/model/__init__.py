@@ -10,7 +10,7 @@ model.save_pretrained("ckpt"); GenomambaModel.from_pretrained("ckpt", backend="c
 from genomamba.model import heads
 from genomamba.model.checkpoint import FORMAT_NAME, FORMAT_VERSION
 from genomamba.model.config import ModelConfig
-from genomamba.model.heads import GenomambaForSequence, HeadConfig, load_pretrained
+from genomamba.model.heads import GenomambaForSequence, HeadConfig, load_for_inference, load_pretrained
 from genomamba.model.model import GenomambaModel, nucleotide_log_probs
 from genomamba.model.rc import rc_hidden, rc_ids, rc_logits
 
@@ -22,6 +22,7 @@ __all__ = [
     "HeadConfig",
     "ModelConfig",
     "heads",
+    "load_for_inference",
     "load_pretrained",
     "nucleotide_log_probs",
     "rc_hidden",

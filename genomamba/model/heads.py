@@ -174,3 +174,14 @@ def load_pretrained(
     if kind == "lm":
         return GenomambaModel.from_pretrained(path, map_location=map_location, backend=backend)
     return GenomambaForSequence.from_pretrained(path, map_location=map_location, backend=backend)
+
+
+def load_for_inference(path, device: str = "auto", backend: str | None = None):
+    """Any checkpoint (LM or fine-tuned) on the resolved ``device`` in eval mode -> (model, device string)."""
+    from genomamba.devices import resolve_backend_for, resolve_device
+    from genomamba.model.checkpoint import read_meta
+
+    stored = read_meta(path)["model_config"].backend  # an unusable checkpoint fails before anything is logged
+    resolved = resolve_device(device)
+    chosen = resolve_backend_for(resolved, backend, stored)
+    return load_pretrained(path, map_location=resolved, backend=chosen), resolved

@@ -40,6 +40,7 @@ FLAG_NEEDS_FUSION_HEAD = "INDEL_NEEDS_FUSION_HEAD"
 FLAG_NEAR_END = "NEAR_END"  # scored, but the contig end is closer than the window flank
 FLAG_NON_FINITE = "NON_FINITE_SCORE"  # the model returned NaN/inf (unscored)
 FLAG_HAPLOTYPE = "HAPLOTYPE_SCORE"  # scored by the haplotype pseudo-likelihood (indel/MNV), not a single-base LLR
+FLAG_SNV_ONLY = "SNV_ONLY_SCORE"  # the score (embedding distance) is defined for SNVs only (unscored)
 
 UNSCORED_FLAGS = frozenset(
     {
@@ -55,6 +56,7 @@ UNSCORED_FLAGS = frozenset(
         FLAG_INDEL_TOO_LONG,
         FLAG_NEEDS_FUSION_HEAD,
         FLAG_NON_FINITE,
+        FLAG_SNV_ONLY,
     }
 )
 

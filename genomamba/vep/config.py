@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from genomamba.devices import check_device_name
+
 MIN_CONTEXT = 64  # bases; the tiling's flank is context // 4, so at least 16 bases of context on each side
 DEFAULT_CONTEXT = 4096
 AUTO_BATCH_BASES = 65536  # batch_size 0 = as many windows as fit in this many bases (at least one)
@@ -16,11 +18,15 @@ MAX_KMER_ORDER = 6  # k bases on each side: 4**(2k) contexts, 4**12 * 4 counts a
 
 RefCheck = Literal["error", "warn", "skip"]
 Strands = Literal["auto", "both", "forward"]
+Score = Literal["llr", "embedding-distance"]
 
 
 @dataclass
 class ScoreVcfConfig:
     context: int = DEFAULT_CONTEXT  # window length in bases (C); each variant gets >= C/4 bases on each side
+    # zero-shot score of a pretrained LM: "llr" = log P(alt) - log P(ref); "embedding-distance" = 1 - cosine of the
+    # hidden states at the variant, ALT vs REF window (BEND's protocol; SNVs only)
+    score: Score = "llr"
     batch_size: int = 0  # sequences per forward pass; 0 = auto: max(1, AUTO_BATCH_BASES // context)
     ref_check: RefCheck = "error"  # what a REF that disagrees with the FASTA does
     # "both": also score the reverse complement and average; "auto": "both" unless the scorer is reverse-complement
@@ -34,7 +40,7 @@ class ScoreVcfConfig:
     tile_cache: int = 4  # recent tile log-probabilities kept (sorted input shares tiles across chunks)
     keep_info: list[str] = field(default_factory=list)  # INFO fields copied into TSV/Parquet columns
     threads: int = 0  # torch / htslib threads; 0 = leave the defaults
-    device: str = "cpu"  # torch device the model runs on ("cuda", "cuda:1", ...)
+    device: str = "auto"  # auto (CUDA when present, logged) | cpu | cuda | cuda:N
     kmer_baseline: int | None = None  # score with the two-sided k-mer model of this order instead of a checkpoint
     head_output: int | None = None  # fine-tuned heads: the class / target whose prediction change is the score
 
@@ -49,6 +55,7 @@ class ScoreVcfConfig:
             raise ValueError("batch_size, threads and tile_cache must be >= 0")
         if self.chunk_records < 1 or self.haplotype_flank < 1 or self.max_indel_length < 1:
             raise ValueError("chunk_records, haplotype_flank and max_indel_length must be >= 1")
+        check_device_name(self.device)
 
     @property
     def effective_batch_size(self) -> int:

@@ -29,6 +29,7 @@ import numpy as np
 from genomamba.alphabet import MASK, encode, reverse_complement
 from genomamba.vep.alleles import Tiling
 from genomamba.vep.config import ScoreVcfConfig
+from genomamba.vep.embedding import EmbeddingDistanceScorer, EmbeddingScorer
 from genomamba.vep.plan import HapJob, Planner, SnvJob, set_scores
 from genomamba.vep.refcheck import Variant
 from genomamba.vep.scorers import Scorer, SupervisedScorer
@@ -39,8 +40,27 @@ from genomamba.vep.writers import AlleleResult
 TileEntry = tuple[int, np.ndarray, list[np.ndarray]]
 
 
+def strand_windows(fwd: np.ndarray, strands: str) -> list[np.ndarray]:
+    """The windows one position's scores are computed on: the forward window, plus its reverse complement for
+    ``strands`` "both"."""
+    if strands == "forward":
+        return [fwd]
+    return [fwd, np.ascontiguousarray(reverse_complement(fwd))]
+
+
+def strand_logprobs(lps: list[np.ndarray]) -> list[np.ndarray]:
+    """Per strand (L, 4) log-probs in forward coordinates and forward base order: for the reverse strand,
+    position i of the window is row L-1-i and base b is column 3-b (complement of A,C,G,T is T,G,C,A)."""
+    out = [lps[0]]
+    if len(lps) > 1:
+        out.append(lps[1][::-1, ::-1])
+    return out
+
+
 class VariantEffectScorer:
     """Zero-shot scores of chunks of ``Variant``s against ``genome`` with a log-probability ``scorer``."""
+
+    score_kind = "llr"
 
     def __init__(self, scorer: Scorer, genome, config: ScoreVcfConfig, source: str | None = None):
         self.scorer = scorer
@@ -66,17 +86,10 @@ class VariantEffectScorer:
         return 1 if self.strands == "forward" else 2
 
     def _strand_windows(self, fwd: np.ndarray) -> list[np.ndarray]:
-        if self.strands == "forward":
-            return [fwd]
-        return [fwd, np.ascontiguousarray(reverse_complement(fwd))]
+        return strand_windows(fwd, self.strands)
 
     def _strand_logprobs(self, lps: list[np.ndarray]) -> list[np.ndarray]:
-        """Per strand (L, 4) log-probs in forward coordinates and forward base order: for the reverse strand,
-        position i of the window is row L-1-i and base b is column 3-b (complement of A,C,G,T is T,G,C,A)."""
-        out = [lps[0]]
-        if len(lps) > 1:
-            out.append(lps[1][::-1, ::-1])
-        return out
+        return strand_logprobs(lps)
 
     def _per_batch(self) -> int:
         """Windows (variants or tiles) per scorer call: each one is scored on every strand used."""
@@ -220,11 +233,14 @@ def _mean_pll(lp: np.ndarray, x: np.ndarray) -> float:
     return float(lp[np.flatnonzero(ok), x[ok]].mean())
 
 
-Engine = VariantEffectScorer | SupervisedEffectScorer
+Engine = VariantEffectScorer | SupervisedEffectScorer | EmbeddingDistanceScorer
 
 
-def make_engine(scorer: Scorer | SupervisedScorer, genome, config: ScoreVcfConfig, source: str | None = None) -> Engine:
-    """The engine for ``scorer``: zero-shot log-probabilities, or the fine-tuned head's prediction change."""
+def make_engine(scorer, genome, config: ScoreVcfConfig, source: str | None = None) -> Engine:
+    """The engine for ``scorer``: zero-shot log-probabilities, hidden-state distances, or the fine-tuned head's
+    prediction change."""
     if isinstance(scorer, SupervisedScorer):
         return SupervisedEffectScorer(scorer, genome, config, source)
+    if isinstance(scorer, EmbeddingScorer):
+        return EmbeddingDistanceScorer(scorer, genome, config, source)
     return VariantEffectScorer(scorer, genome, config, source)

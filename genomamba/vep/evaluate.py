@@ -146,7 +146,7 @@ def _table_rows(path: Path, score_field: str, label_field: str | None, group_fie
             df = pl.read_csv(path, separator="\t", comment_prefix="#", null_values=["NA"], infer_schema_length=0)
     except Exception as exc:  # polars raises several types for unreadable input
         raise GenomambaError(f"cannot read the scores table ({exc})", path) from None
-    col = {"GM_LLR": "llr", "GM_DELTA": "delta"}.get(score_field, score_field)
+    col = {"GM_LLR": "llr", "GM_DELTA": "delta", "GM_EMBDIST": "embedding_distance"}.get(score_field, score_field)
     missing = [c for c in ("chrom", "pos", "ref", "alt", col, label_field, group_field) if c and c not in df.columns]
     if missing:
         hint = "TSV/Parquet: keep them with score-vcf --keep-info"

@@ -19,6 +19,7 @@ from genomamba.vep.alleles import (
     FLAG_NEAR_END,
     FLAG_NEEDS_FUSION_HEAD,
     FLAG_NON_FINITE,
+    FLAG_SNV_ONLY,
     UNSCORED_FLAGS,
     Tiling,
     allele_kind,
@@ -65,10 +66,11 @@ class Planner:
     """Checks records, classifies alleles and lays out jobs; ``counts`` is the run's tally (records, alleles,
     scored, flag:<FLAG>, plus the RefChecker's record counts)."""
 
-    def __init__(self, genome, config: ScoreVcfConfig, fusion: str, source: str | None = None):
+    def __init__(self, genome, config: ScoreVcfConfig, fusion: str, source: str | None = None, snv_only: bool = False):
         self.genome = genome
         self.cfg = config
         self.fusion = fusion  # haplotype scores need fusion "head" (the prediction at q never sees x[q])
+        self.snv_only = snv_only  # scores defined for SNVs only: other alleles are flagged, not planned
         self.counts: Counter = Counter()
         self.checker = RefChecker(genome, config.ref_check, source, self.counts)
         self.tilings: dict[str, Tiling] = {}
@@ -102,6 +104,8 @@ class Planner:
                 res.flags.append(FLAG_NEAR_END)
             ref, alt = encode(ref_core + alt_core)  # one base each: their token ids
             plan.snvs.append(SnvJob(res, contig, start, int(ref), int(alt)))
+        elif self.snv_only:
+            res.flags.append(FLAG_SNV_ONLY)
         elif self.fusion != "head":
             res.flags.append(FLAG_NEEDS_FUSION_HEAD)
         else:

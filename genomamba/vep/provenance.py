@@ -14,7 +14,6 @@ from genomamba import __version__
 from genomamba.atomic import file_digest
 from genomamba.vep.alleles import Tiling
 from genomamba.vep.config import ScoreVcfConfig
-from genomamba.vep.engine import VariantEffectScorer
 from genomamba.vep.scorers import SupervisedScorer
 
 _NAMES_SHOWN = 4  # contig names listed per geometry in the header text; the summary lists all
@@ -44,16 +43,17 @@ def tiling_text(groups: list[dict]) -> str:
 
 def engine_tilings(engine, genome) -> dict[str, Tiling] | None:
     """The engine's tiling of every contig of ``genome`` (None for engines without tiles: supervised)."""
-    if not isinstance(engine, VariantEffectScorer):
+    if not hasattr(engine, "tiling"):
         return None
     return {name: engine.tiling(name) for name in genome.contigs}
 
 
-def strand_policy(scorer, used: str, asked: str) -> str:
+def strand_policy(scorer, used: str, asked: str, score_kind: str = "llr") -> str:
     if isinstance(scorer, SupervisedScorer):
         return f"the fine-tuned head's own (strands: {scorer.head_strands})"
     if used == "both":
-        return "mean of forward and reverse-complement strands (GM_LLR_FWD, GM_LLR_REV)"
+        field = "GM_EMBDIST" if score_kind == "embedding_distance" else "GM_LLR"
+        return f"mean of forward and reverse-complement strands ({field}_FWD, {field}_REV)"
     if asked == "auto":
         return (
             "forward strand only: the scorer is reverse-complement equivariant by construction, so the reverse "
@@ -66,6 +66,8 @@ def window_policy(scorer, cfg: ScoreVcfConfig, tilings: dict[str, Tiling] | None
     if tilings is None:
         return "one window centred on each variant (supervised)"
     base = f"mirror-symmetric tiles: {tiling_text(tiling_groups(tilings))}"
+    if cfg.score == "embedding-distance":
+        return base + "; one reference pass per tile and strand, one pass per SNV with the ALT base"
     if scorer.fusion == "layer":
         return base + "; variant position masked, one pass per position and strand"
     if cfg.per_variant:
@@ -82,7 +84,8 @@ def run_provenance(scorer, engine, genome, fasta, cfg: ScoreVcfConfig, command: 
         "reference": str(Path(fasta).resolve()),
         "reference_md5": file_digest(fasta, "md5"),
         "context": cfg.context,
-        "strand_policy": strand_policy(scorer, engine.strands, cfg.strands),
+        "score": cfg.score,
+        "strand_policy": strand_policy(scorer, engine.strands, cfg.strands, engine.score_kind),
         "window_policy": window_policy(scorer, cfg, engine_tilings(engine, genome)),
         "ref_check": cfg.ref_check,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -109,6 +112,7 @@ def run_summary(out: Path, index: Path | None, engine, scorer, genome, vin, seco
         "masked_passes": counts["masked_passes"],
         "supervised_passes": counts["supervised_passes"],
         "haplotype_passes": counts["haplotype_passes"],
+        "embedding_passes": counts["embedding_passes"],
         "sequences_scored": scorer.n_sequences,
         "seconds": round(seconds, 3),
         "alleles_per_second": round(counts["alleles"] / seconds, 2) if seconds > 0 else None,

@@ -9,6 +9,7 @@ Memory is bounded: records are read ``chunk_records`` at a time (the engine boun
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.engine import Engine, make_engine
 from genomamba.vep.provenance import run_provenance, run_summary
 from genomamba.vep.refcheck import RefChecker, Variant
-from genomamba.vep.scorers import SupervisedScorer, load_scorer
+from genomamba.vep.scorers import check_score_source, load_scorer
 from genomamba.vep.writers import TableWriter, VcfWriter, output_format
 
 __all__ = ["score_vcf"]
@@ -60,6 +61,11 @@ def score_vcf(
     fmt = output_format(out, out_format)
     if (checkpoint is None) == (kmer is None):  # checked before any input is read
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
+    check_score_source(config, checkpoint, kmer)
+    if checkpoint is not None:  # an unusable --device fails before any input is read, and is resolved once
+        from genomamba.devices import resolve_device
+
+        config = dataclasses.replace(config, device=resolve_device(config.device))
     if config.threads > 0:
         import torch
 
@@ -98,18 +104,17 @@ def _write_scores(
 
     The index's temporary encloses the output's, so the output is renamed into place first and the index only after
     it: a failed rename of the output leaves neither behind."""
-    supervised = isinstance(engine.scorer, SupervisedScorer)
     suffix = _index_suffix(fmt, genome)
     if suffix is None:
         with atomic_file(out) as tmp_out:
-            writer = _make_writer(tmp_out, fmt, vin, provenance, config, supervised)
+            writer = _make_writer(tmp_out, fmt, vin, provenance, config, engine.score_kind)
             _stream(vin, engine, writer, config, regions, progress)
             writer.finish(vin.index_ready or regions is not None, None, work)
         return None
     index = Path(f"{out}{suffix}")
     with atomic_file(index) as tmp_index, atomic_file(out) as tmp_out:
         tmp_index.unlink()
-        writer = _make_writer(tmp_out, fmt, vin, provenance, config, supervised)
+        writer = _make_writer(tmp_out, fmt, vin, provenance, config, engine.score_kind)
         _stream(vin, engine, writer, config, regions, progress)
         writer.finish(vin.index_ready, tmp_index, work)
     for other in (".tbi", ".csi"):  # a stale index of the other kind would not match
@@ -128,16 +133,16 @@ def _index_suffix(fmt: str, genome) -> str | None:
     return None
 
 
-def _make_writer(tmp_out: Path, fmt: str, vin, provenance: dict, cfg: ScoreVcfConfig, supervised: bool):
+def _make_writer(tmp_out: Path, fmt: str, vin, provenance: dict, cfg: ScoreVcfConfig, score: str):
     import pysam
 
     if fmt in ("tsv", "parquet"):
-        return TableWriter(tmp_out, fmt, provenance, cfg.keep_info, supervised)
+        return TableWriter(tmp_out, fmt, provenance, cfg.keep_info, score)
     prev = pysam.set_verbosity(0)
     with pysam.VariantFile(str(vin.path)) as handle:
         header = handle.header.copy()
     pysam.set_verbosity(prev)
-    return VcfWriter(tmp_out, fmt, header, provenance, threads=max(1, cfg.threads), supervised=supervised)
+    return VcfWriter(tmp_out, fmt, header, provenance, threads=max(1, cfg.threads), score=score)
 
 
 def _stream(vin, engine: Engine, writer, cfg: ScoreVcfConfig, regions, progress: bool | None) -> None:

@@ -98,29 +98,26 @@ class ModelScorer:
 
 
 class SupervisedScorer:
-    """A fine-tuned sequence head: ``predict`` gives, per window, the probability of class ``output_index``
-    (classification) or target ``output_index`` (regression, scaled back by the training target's std, so
-    differences are in the target's units)."""
+    """A fine-tuned sequence head: ``predict`` gives, per window, the head's read-out (``infer.readout``): the
+    probability of class ``output_index`` (binary: of the positive class), or target ``output_index`` in its own
+    units (regression), so differences are in those units."""
 
     def __init__(
         self,
         wrapper,
-        output_index: int,
+        output_index: int | None,
         context: int,
         batch_size: int,
         device: str = "cpu",
         checkpoint: Path | None = None,
     ):
-        meta = getattr(wrapper, "extra", {}).get("finetune", {}) or {}
-        n_out = wrapper.head_config.n_outputs
-        if not 0 <= output_index < n_out:
-            raise GenomambaError(f"--head-output {output_index} is outside the head's {n_out} outputs", checkpoint)
+        from genomamba.infer.readout import HeadReadout
+
+        self.readout = HeadReadout.of(wrapper, output_index, checkpoint)
         self.device = device
         self.wrapper = wrapper.to(device).eval()
-        self.task = meta.get("task", wrapper.head_config.task)
-        self.output_index = output_index
-        self.scale = float(meta.get("target_std") or 1.0) if self.task == "regression" else 1.0
-        self.classes = meta.get("classes") or wrapper.head_config.labels
+        self.task = self.readout.task
+        self.output_index = self.readout.index
         self.head_strands = wrapper.head_config.strands
         self.context = context
         self.batch_size = max(1, int(batch_size))
@@ -137,22 +134,18 @@ class SupervisedScorer:
         out = np.empty(len(windows), dtype=np.float64)
         with torch.inference_mode():
             for idx in length_batches(windows, self.batch_size):
-                pred = self.wrapper(pad_batch([windows[i] for i in idx]).to(self.device)).float()
-                if self.task == "classification":
-                    pred = torch.softmax(pred, dim=-1)
-                out[idx] = pred[:, self.output_index].cpu().numpy() * self.scale
+                pred = self.readout(self.wrapper(pad_batch([windows[i] for i in idx]).to(self.device)))
+                out[idx] = pred.cpu().numpy()
                 self.n_forward += 1
                 self.n_sequences += len(idx)
         return out
 
     def describe(self) -> dict[str, str]:
-        i = self.output_index
-        what = f"class {self.classes[i]!r}" if self.classes and i < len(self.classes) else f"output {i}"
         prov = _checkpoint_provenance(self.checkpoint) if self.checkpoint is not None else {}
         return {
             **prov,
-            "model": f"fine-tuned sequence head ({self.task}), supervised delta of {what}: prediction(alt) - "
-            f"prediction(ref), windows of {self.context} bases centred on the variant",
+            "model": f"fine-tuned sequence head ({self.task}), supervised delta of {self.readout.label}: "
+            f"prediction(alt) - prediction(ref), windows of {self.context} bases centred on the variant",
         }
 
 
@@ -191,6 +184,20 @@ class KmerScorer:
         return {"model": f"two-sided k-mer baseline, k={self.k}, fitted on the reference (both strands)"}
 
 
+def check_score_source(cfg: ScoreVcfConfig, checkpoint: str | None, kmer: int | None) -> None:
+    """Scores other than the LLR need a pretrained LM: refuse the k-mer baseline and fine-tuned heads (cheap: reads
+    the checkpoint's config only, so it can run before any input is read)."""
+    if cfg.score == "llr":
+        return
+    if kmer is not None:
+        raise GenomambaError(f"--score {cfg.score} needs a model checkpoint (the k-mer baseline has no embeddings)")
+    from genomamba.model.checkpoint import read_meta
+
+    if checkpoint is not None and read_meta(checkpoint).get("kind", "lm") != "lm":
+        problem = f"--score {cfg.score} needs a pretrained LM; a fine-tuned head gives prediction deltas"
+        raise GenomambaError(problem, checkpoint)
+
+
 def load_scorer(
     genome,
     cfg: ScoreVcfConfig,
@@ -199,11 +206,13 @@ def load_scorer(
     backend: str | None = None,
     output_index: int | None = None,
 ) -> Scorer | SupervisedScorer:
-    """The scorer of a run: the k-mer baseline fitted on ``genome`` (order ``kmer``), a pretrained LM, or a
+    """The scorer of a run: the k-mer baseline fitted on ``genome`` (order ``kmer``), a pretrained LM (its hidden
+    states for ``cfg.score`` "embedding-distance"), or a
     fine-tuned sequence head (``output_index``: default the last output) from ``checkpoint``, loaded onto
-    ``cfg.device``."""
+    ``cfg.device`` (``genomamba.devices``: auto picks CUDA when present; the scan backend follows the device)."""
     if (checkpoint is None) == (kmer is None):
         raise GenomambaError("give exactly one of a checkpoint or a k-mer baseline order")
+    check_score_source(cfg, checkpoint, kmer)
     if kmer is not None:
         if not 1 <= kmer <= MAX_KMER_ORDER:
             raise GenomambaError(f"k-mer baseline order must be 1..{MAX_KMER_ORDER}, got {kmer}")
@@ -213,7 +222,7 @@ def load_scorer(
         seconds = time.perf_counter() - t0
         log.info("two-sided k-mer baseline (k=%d) fitted on both strands of the reference in %.1f s", kmer, seconds)
         return scorer
-    from genomamba.model import load_pretrained
+    from genomamba.model import load_for_inference
     from genomamba.model.checkpoint import read_meta
 
     path = Path(checkpoint)
@@ -222,8 +231,11 @@ def load_scorer(
     kind = read_meta(path).get("kind", "lm")
     if kind == "position":
         raise GenomambaError("per-position fine-tuned heads are not supported by score-vcf (sequence heads are)", path)
-    model = load_pretrained(path, map_location=cfg.device, backend=backend)
+    model, device = load_for_inference(path, cfg.device, backend)
+    if cfg.score == "embedding-distance":
+        from genomamba.vep.embedding import EmbeddingScorer
+
+        return EmbeddingScorer(model, cfg.effective_batch_size, device, path)
     if kind == "sequence":
-        index = model.head_config.n_outputs - 1 if output_index is None else output_index
-        return SupervisedScorer(model, index, cfg.context, cfg.effective_batch_size, cfg.device, path)
-    return ModelScorer(model, cfg.effective_batch_size, cfg.device, path)
+        return SupervisedScorer(model, output_index, cfg.context, cfg.effective_batch_size, device, path)
+    return ModelScorer(model, cfg.effective_batch_size, device, path)

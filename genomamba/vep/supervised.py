@@ -21,6 +21,8 @@ _Change = tuple[AlleleResult, str, int, int, int, str, str]
 
 
 class SupervisedEffectScorer:
+    score_kind = "delta"
+
     def __init__(self, scorer: SupervisedScorer, genome, config: ScoreVcfConfig, source: str | None = None):
         self.scorer = scorer
         self.genome = genome

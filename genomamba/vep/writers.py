@@ -44,6 +44,15 @@ INFO_DEFINITIONS = (
         "genomamba supervised score per ALT (fine-tuned head): prediction(alt) - prediction(ref); missing when "
         "unscored (reason in GM_FLAG)",
     ),
+    (
+        "GM_EMBDIST",
+        "A",
+        "Float",
+        "genomamba zero-shot embedding distance per SNV (BEND protocol): 1 - cosine similarity of the model's hidden "
+        "states at the variant position, ALT window vs REF window, mean of both strands; missing when unscored",
+    ),
+    ("GM_EMBDIST_FWD", "A", "Float", "GM_EMBDIST computed on the forward (VCF) strand"),
+    ("GM_EMBDIST_REV", "A", "Float", "GM_EMBDIST computed on the reverse-complement strand"),
     ("GM_KIND", "A", "String", "allele class: snv|mnv|ins|del|complex|symbolic|breakend|spanning_deletion|..."),
     (
         "GM_FLAG",
@@ -51,9 +60,18 @@ INFO_DEFINITIONS = (
         "String",
         "'|'-separated flags per ALT ('.' = none): REF_MISMATCH, UNKNOWN_CONTIG, POS_OUT_OF_RANGE, SYMBOLIC, "
         "SPANNING_DELETION, BREAKEND, MISSING_ALT, NON_ACGT, ALT_EQUALS_REF, INDEL_TOO_LONG, "
-        "INDEL_NEEDS_FUSION_HEAD, NON_FINITE_SCORE (unscored); NEAR_END, HAPLOTYPE_SCORE (scored)",
+        "INDEL_NEEDS_FUSION_HEAD, NON_FINITE_SCORE, SNV_ONLY_SCORE (unscored); NEAR_END, HAPLOTYPE_SCORE (scored)",
     ),
 )
+
+
+# score kind -> (INFO fields: score, forward, reverse; table column prefix); "delta" has no per-strand INFO fields
+SCORE_FIELDS = {
+    "llr": (("GM_LLR", "GM_LLR_FWD", "GM_LLR_REV"), "llr"),
+    "delta": (("GM_DELTA",), "delta"),
+    "embedding_distance": (("GM_EMBDIST", "GM_EMBDIST_FWD", "GM_EMBDIST_REV"), "embedding_distance"),
+}
+_SCORE_INFO = {name for fields, _ in SCORE_FIELDS.values() for name in fields}
 
 
 def output_format(path: str | os.PathLike, override: str | None = None) -> str:
@@ -95,13 +113,13 @@ class VcfWriter:
         in_header,
         provenance: dict[str, object],
         threads: int = 1,
-        supervised: bool = False,
+        score: str = "llr",
     ):
         import pysam
 
         header = in_header.copy()
-        self.supervised = supervised
-        skip = {"GM_LLR", "GM_LLR_FWD", "GM_LLR_REV"} if supervised else {"GM_DELTA"}
+        self.fields = SCORE_FIELDS[score][0]
+        skip = _SCORE_INFO - set(self.fields)
         for name, number, typ, desc in INFO_DEFINITIONS:
             if name in skip:
                 continue
@@ -118,12 +136,10 @@ class VcfWriter:
 
     def write(self, rec, alleles: list[AlleleResult]) -> None:
         rec.translate(self._fh.header)
-        if alleles and self.supervised:
-            rec.info["GM_DELTA"] = tuple(a.llr for a in alleles)
-        elif alleles:
-            rec.info["GM_LLR"] = tuple(a.llr for a in alleles)
-            rec.info["GM_LLR_FWD"] = tuple(a.llr_fwd for a in alleles)
-            rec.info["GM_LLR_REV"] = tuple(a.llr_rev for a in alleles)
+        if alleles:
+            values = ([a.llr for a in alleles], [a.llr_fwd for a in alleles], [a.llr_rev for a in alleles])
+            for name, column in zip(self.fields, values):
+                rec.info[name] = tuple(column)
             rec.info["GM_KIND"] = tuple(a.kind for a in alleles)
             rec.info["GM_FLAG"] = tuple(a.flag_text for a in alleles)
         self._fh.write(rec)
@@ -164,20 +180,20 @@ class VcfWriter:
 
 
 class TableWriter:
-    """One row per ALT allele: chrom, pos (1-based), id, ref, alt, kind, llr, llr_fwd, llr_rev, flags, + kept
-    INFO fields. TSV: provenance as leading '#' lines; Parquet: provenance in the file's key-value metadata."""
+    """One row per ALT allele: chrom, pos (1-based), id, ref, alt, kind, <score>, <score>_fwd, <score>_rev, flags,
+    + kept INFO fields (<score>: llr, delta or embedding_distance). TSV: provenance as leading '#' lines; Parquet:
+    provenance in the file's key-value metadata."""
 
     def __init__(
-        self, tmp_path: Path, fmt: str, provenance: dict[str, object], keep_info: list[str], supervised: bool = False
+        self, tmp_path: Path, fmt: str, provenance: dict[str, object], keep_info: list[str], score: str = "llr"
     ):
         import pyarrow as pa
 
         self.fmt = fmt
         self.tmp_path = tmp_path
         self.keep_info = list(keep_info)
-        self.columns = ["chrom", "pos", "id", "ref", "alt", "kind", "llr", "llr_fwd", "llr_rev", "flags"]
-        if supervised:  # same layout, the score column named for what it is
-            self.columns[6:9] = ["delta", "delta_fwd", "delta_rev"]
+        name = SCORE_FIELDS[score][1]  # same layout for every score, the columns named for what they hold
+        self.columns = ["chrom", "pos", "id", "ref", "alt", "kind", name, f"{name}_fwd", f"{name}_rev", "flags"]
         self.columns += self.keep_info
         types = {c: pa.float64() for c in self.columns[6:9]}
         types["pos"] = pa.int64()
