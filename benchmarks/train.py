@@ -25,17 +25,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def worker(config: str, length: int, steps: int, device: str, threads: int) -> dict:
+def worker(config: str, length: int, steps: int, device: str, threads: int, model: list[str] = ()) -> dict:
+    from genomamba.threads import prepare_process
+
+    prepare_process(reuse_memory=False)  # as the CLI does, before torch loads
     import torch
 
-    from genomamba.config import to_dict
+    from genomamba.config import apply_overrides, to_dict
     from genomamba.model import ModelConfig
     from genomamba.optim import OptimConfig, build_optimizer
     from genomamba.pretrain.module import PretrainModule
+    from genomamba.threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(threads)
     torch.manual_seed(0)
-    model_cfg = ModelConfig.from_preset(config)
+    model_cfg = ModelConfig.from_preset(config, apply_overrides({}, list(model)))
     # activation checkpointing at long lengths, as the pretraining configs would set it
     model_cfg.checkpointing = model_cfg.checkpointing or length >= 65536
     module = PretrainModule(
@@ -92,13 +96,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2, help="timed steps per point (after one warm-up step below 256k)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE", help="ModelConfig overrides for every point")
     p.add_argument("--point-timeout-s", type=float, default=600)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--note", default="", help="free text stored in the JSON (e.g. what else ran on the machine)")
     p.add_argument("--worker", nargs=2, metavar=("CONFIG", "LENGTH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        res = worker(args.worker[0], int(args.worker[1]), args.steps, args.device, args.threads)
+        res = worker(args.worker[0], int(args.worker[1]), args.steps, args.device, args.threads, args.model)
         print("RESULT " + json.dumps(res))
         return
     results = []
@@ -107,7 +112,7 @@ def main() -> None:
     for config in args.configs:
         for length in args.lengths:
             cmd = [sys.executable, __file__, "--worker", config, str(length), "--steps", str(args.steps)]
-            cmd += ["--device", args.device, "--threads", str(args.threads)]
+            cmd += ["--device", args.device, "--threads", str(args.threads), "--model", *args.model]
             t0 = time.perf_counter()
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.point_timeout_s, env=env)
@@ -132,6 +137,7 @@ def main() -> None:
             "loadavg_at_end": load,
         },
         "threads": args.threads,
+        "model_overrides": args.model,
         "note": args.note,
         "results": results,
     }

@@ -24,6 +24,19 @@ BASE = {
     "evaluate-vep": ["--scores", "m={tmp}/missing.tsv", "--out", "{tmp}/eval"],
     "make-task": ["promoters", "--genome", "yeast_chrI", "--out", "{tmp}/task.tsv"],
     "predict": ["--checkpoint", "{tmp}/missing_checkpoint", "--out", "{tmp}/pred.parquet"],
+    "embed": ["--checkpoint", "{tmp}/ck", "--sequences", "{tmp}/seqs.csv", "--out", "{tmp}/emb.parquet"],
+    "probe": ["--checkpoint", "{tmp}/ck", "--out-dir", "{tmp}/probe", "data.path={tmp}/seqs.csv"],
+    "track": [
+        "--checkpoint",
+        "{tmp}/ck",
+        "--fasta",
+        "yeast_chrI",
+        "--regions",
+        "NC_001133.9:1-500",
+        "--out",
+        "{tmp}/t",
+    ],
+    "ism": ["--checkpoint", "{tmp}/ck", "--fasta", "yeast_chrI", "--regions", "NC_001133.9:1-50", "--out", "{tmp}/ism"],
 }
 # flags for which 0 is a documented, valid value (auto, "none", a seed, a class index, a fraction)
 ZERO_OK = {
@@ -39,7 +52,26 @@ ZERO_OK = {
     ("evaluate-vep", "--seed"),
     ("make-task", "--seed"),
     ("predict", "--flank"),
+    ("embed", "--layer"),
+    ("embed", "--flank"),
+    ("embed", "--threads"),
+    ("probe", "--layer"),
+    ("probe", "--seed"),
+    ("probe", "--threads"),
+    ("track", "--gene-flank"),
+    ("track", "--tile"),
+    ("track", "--margin"),
+    ("track", "--batch-size"),
+    ("track", "--window"),
+    ("track", "--step"),
+    ("track", "--head-output"),
+    ("track", "--threads"),
+    ("ism", "--batch-size"),
+    ("ism", "--head-output"),
+    ("ism", "--threads"),
 }
+# layer indices count from the end when negative (-1 = the final-norm output), as Python indices do
+NEGATIVE_OK = {("embed", "--layer"), ("probe", "--layer")}
 
 
 def _numeric_flags() -> list[tuple[str, str, int]]:
@@ -59,7 +91,7 @@ CASES = [
     pytest.param(command, flag, nargs, value, id=f"{command}{flag}={value}")
     for command, flag, nargs in FLAGS
     for value in ("0", "-3", "abc")
-    if not (value == "0" and (command, flag) in ZERO_OK)
+    if not (value == "0" and (command, flag) in ZERO_OK) and not (value == "-3" and (command, flag) in NEGATIVE_OK)
 ]
 
 

@@ -15,6 +15,7 @@ import sys
 
 from genomamba import __version__
 from genomamba.errors import GenomambaError
+from genomamba.threads import prepare_process
 
 # module names under genomamba.cli, in the order they appear in --help
 COMMANDS = (
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # before torch loads: OpenMP threads that wait sleep instead of spinning, so a busy machine cannot turn two
+    # threads into a collapse (genomamba/threads.py)
+    prepare_process(reuse_memory=False)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

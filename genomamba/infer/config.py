@@ -66,6 +66,8 @@ class ProbeConfig:
             raise ValueError(f"cv_splits must be train and/or val (test is the evaluation split), got {self.cv_splits}")
         if self.batch_size < 1 or self.max_iter < 1 or self.threads < 0:
             raise ValueError("batch_size and max_iter must be >= 1, threads >= 0")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.strands not in STRANDS:
             raise ValueError(f"strands must be {'|'.join(STRANDS)}")
         check_device_name(self.device)
@@ -98,6 +100,8 @@ class TrackConfig:
             raise ValueError("tile, batch_size, window, step and threads must be >= 0")
         if self.margin is not None and self.margin < 0:
             raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if self.head_output is not None and self.head_output < 0:
+            raise ValueError(f"head_output must be a class / target index >= 0, got {self.head_output}")
         bad = [f for f in self.formats if f not in TRACK_FORMATS]
         if not self.formats or bad:
             raise ValueError(f"formats must be a non-empty list of {'|'.join(TRACK_FORMATS)}, got {self.formats}")
@@ -130,6 +134,8 @@ class IsmConfig:
             raise ValueError(f"context must be >= {MIN_CONTEXT} bases, got {self.context}")
         if self.batch_size < 0 or self.threads < 0:
             raise ValueError("batch_size and threads must be >= 0")
+        if self.head_output is not None and self.head_output < 0:
+            raise ValueError(f"head_output must be a class / target index >= 0, got {self.head_output}")
         if self.max_bases < 1 or self.chunk_bases < 1:
             raise ValueError("max_bases and chunk_bases must be >= 1")
         check_device_name(self.device)

@@ -90,15 +90,17 @@ class TrainerConfig:
     val_every_steps: int = 200
     ckpt_every_steps: int = 200  # Lightning last.ckpt for --resume
     log_every_steps: int = 10
-    threads: int | None = None  # torch intra-op threads per process; None: leave torch's default
+    # threads per process: "auto" = the cores other processes leave free (logged, re-checked during the run);
+    # an integer as given; None leaves torch's default
+    threads: int | Literal["auto"] | None = "auto"
 
     def __post_init__(self) -> None:
         counts = ("max_steps", "accumulate_grad_batches", "devices", "num_nodes")
         for name in (*counts, "val_every_steps", "ckpt_every_steps", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
+        if isinstance(self.threads, int) and self.threads < 1:
+            raise ValueError(f"trainer.threads must be >= 1, auto or null, got {self.threads}")
         if self.max_time_minutes is not None and self.max_time_minutes <= 0:
             raise ValueError(f"trainer.max_time_minutes must be > 0 (or null), got {self.max_time_minutes}")
 

@@ -30,6 +30,7 @@ from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
 from genomamba.pretrain.config import PretrainConfig, TrainerConfig
+from genomamba.threads import apply_threads, pick_threads
 
 if TYPE_CHECKING:
     from genomamba.pretrain.data import PretrainDataModule
@@ -68,6 +69,16 @@ class Hardware:
     precision: str
     world: int
     strategy: object
+
+
+def _threads(t: TrainerConfig, hw: Hardware) -> dict | None:
+    """Apply ``trainer.threads`` (auto: the free cores, shared among this node's CPU processes) -> the settings."""
+    if t.threads is None:
+        return None
+    n = pick_threads(t.threads)
+    if t.threads == "auto" and hw.accelerator == "cpu" and t.devices > 1:
+        n = max(1, n // t.devices)
+    return apply_threads(n)
 
 
 def _hardware(t: TrainerConfig) -> Hardware:
@@ -205,9 +216,8 @@ def run_pretraining(
     dm.check()  # bad input fails here, before any training
     check_layout(cfg.trainer.devices, cfg.trainer.num_nodes)
     _quiet_lightning()
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
     hw = _hardware(cfg.trainer)
+    threads = _threads(cfg.trainer, hw)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # model init; the data stream has its own seeds
     # hyperparameters as plain dicts: Lightning checkpoints then load weights-only
@@ -235,6 +245,7 @@ def run_pretraining(
         "precision": hw.precision,
         "accelerator": hw.accelerator,
         "torch_threads": torch.get_num_threads(),
+        "threads": threads,
         "tensorboard": has_tb,
         "resumed": resume,
         "fit_seconds": fit_seconds,
