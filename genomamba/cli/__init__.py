@@ -19,6 +19,7 @@ from genomamba.errors import GenomambaError
 # module names under genomamba.cli, in the order they appear in --help
 COMMANDS = (
     "genomes",
+    "models",
     "windows",
     "pretrain",
     "summarize",
