@@ -105,8 +105,13 @@ def card_lines(card: dict) -> list[str]:
         model_bpb, kmer = g.get("model"), g.get("best_kmer")
         if model_bpb is not None and kmer is not None:
             lines.append(f"test bits/base {name}: {model_bpb:.3f} (best k-mer {kmer:.3f})")
-    for name, rows in card.get("vep_auroc", {}).items():
-        text = ", ".join(f"{c} {r['model']:.3f} (k-mer {r['kmer']:.3f})" for c, r in rows.items() if "model" in r)
+    for name, genome in card.get("vep_auroc", {}).items():
+        rows = genome.get("contrasts", {})
+        text = ", ".join(
+            f"{c} {r['model']:.3f} (k-mer {r['kmer']:.3f})"
+            for c, r in rows.items()
+            if r.get("model") is not None and r.get("kmer") is not None
+        )
         if text:
             lines.append(f"dev-SNV AUROC {name}: {text}")
     if card.get("command"):

@@ -56,7 +56,7 @@ def bundled(tmp_path, monkeypatch) -> tuple[Path, GenomambaModel]:
         "training": {"tokens_seen": 1234, "steps": 5, "wall_seconds": 60.0, "machine": "test box"},
         "genomes": {"fly": {}, "dsim": {}},
         "bits_per_base": {"fly": {"model": 1.9, "best_kmer": 1.95}},
-        "vep_auroc": {"fly": {"stop_gained_vs_synonymous": {"model": 0.61, "kmer": 0.55}}},
+        "vep_auroc": {"fly": {"contrasts": {"stop_gained_vs_synonymous": {"model": 0.61, "kmer": 0.55}}}},
         "command": "make model",
     }
     (root / "default" / "model_card.json").write_text(json.dumps(card))
