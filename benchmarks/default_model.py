@@ -92,14 +92,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def recipe_overrides(args) -> list[str]:
-    """Config overrides of this invocation: GPU or smoke settings, then the user's."""
-    extra = list(GPU_OVERRIDES) if args.gpu else []
-    if args.smoke:
-        windows = args.work / "windows"
-        specs = ", ".join(f"{{name: {g}, path: '{windows / g}', weight: 1.0}}" for g in SMOKE_GENOMES)
+def recipe_overrides(gpu: bool, smoke: bool, work: Path, user: list[str]) -> list[str]:
+    """Config overrides of an invocation: GPU or smoke settings (smoke windows under ``work``), then the user's."""
+    extra = list(GPU_OVERRIDES) if gpu else []
+    if smoke:
+        specs = ", ".join(f"{{name: {g}, path: '{work / 'windows' / g}', weight: 1.0}}" for g in SMOKE_GENOMES)
         extra += [*SMOKE_OVERRIDES, f"data.sources=[{specs}]"]
-    return [*extra, *args.overrides]
+    return [*extra, *user]
 
 
 def load(args, overrides: list[str]):
@@ -209,7 +208,7 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     t0 = time.time()
-    overrides = recipe_overrides(args)
+    overrides = recipe_overrides(args.gpu, args.smoke, args.work, args.overrides)
     cfg, model_cfg = load(args, overrides)
     run = Runner()
     sources = [{"name": s.name, "path": s.path} for s in cfg.data.sources]
