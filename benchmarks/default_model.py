@@ -77,6 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--context", type=int, help="score-vcf context (default: data.seq_len)")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates of the AUROC CIs")
     ap.add_argument("--peer", type=Path, help="benchmarks/peers/gpn_train.py JSON to put beside ours in the card")
+    ap.add_argument("--with-peer", action="store_true", help="also train the GPN peer for the same wall-clock time")
     ap.add_argument("--skip-vep", action="store_true", help="no dev-SNV evaluation (the card says so)")
     ap.add_argument("--fresh", action="store_true", help="discard a previous probe and run in WORK")
     ap.add_argument("--no-ship", action="store_true", help="write the card but do not copy into the package")
@@ -173,6 +174,21 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
     return json.loads((out / "summary.json").read_text()), plan
 
 
+def run_peer(args, run: Runner) -> Path:
+    """benchmarks/peers/gpn_train.py on the same windows for our run's training time; its JSON path."""
+    out = args.work / "gpn_peer.json"
+    if not out.is_file() or args.fresh:
+        cmd = [sys.executable, ROOT / "benchmarks" / "peers" / "gpn_train.py", "--out", out,
+               "--match", args.work / "pretrain" / "summary.json", "--config", args.config,
+               "--device", "cuda" if args.gpu else "cpu"]  # fmt: skip
+        if args.smoke:
+            cmd += ["--smoke", "--smoke-work", args.work]
+        if args.snvs_per_class:
+            cmd += ["--snvs-per-class", str(args.snvs_per_class)]
+        run.run(cmd)
+    return out
+
+
 def ship(best: Path, card_dir: Path, dest: Path) -> float:
     """Copy the checkpoint and its card into ``dest`` (atomically); refuse above the bundled-size budget."""
     from genomamba.atomic import atomic_dir
@@ -222,6 +238,8 @@ def main(argv=None) -> int:
         context = args.context or cfg.data.seq_len
         vep = evaluate_snvs(best, list(genomes), args.work, run, context, threads, "cuda" if args.gpu else "cpu",
                             args.snvs_per_class, args.bootstrap)  # fmt: skip
+    if args.with_peer:
+        args.peer = run_peer(args, run)
     peer = json.loads(args.peer.read_text()) if args.peer else None
     card = make_card(
         cfg=cfg,

@@ -73,6 +73,19 @@ def mask_batch(ids: np.ndarray, soft: np.ndarray, rng: np.random.Generator, soft
     return inputs, labels, weight
 
 
+def _dev(array: np.ndarray, job: dict, torch):
+    return torch.from_numpy(array).to(job["device"])
+
+
+def autocast(job: dict, torch):
+    """bf16 autocast on a GPU (as genomamba pretrain's precision auto), nothing on the CPU."""
+    import contextlib
+
+    if job["device"].startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train(job: dict, model, torch) -> dict:
     tokens = [np.memmap(Path(g["root"]) / "tokens.u8", dtype=np.uint8, mode="r") for g in job["genomes"]]
     soft = [np.memmap(Path(g["root"]) / "softmask.u8", dtype=np.uint8, mode="r") for g in job["genomes"]]
@@ -86,8 +99,9 @@ def train(job: dict, model, torch) -> dict:
             group["lr"] = job["lr"] * scale
         rng = np.random.default_rng([job["seed"], step])
         inputs, labels, weight = mask_batch(*crops(job, rng, tokens, soft), rng, job["softmask_weight"])
-        out = model(input_ids=torch.from_numpy(inputs), labels=torch.from_numpy(labels),
-                    loss_weight=torch.from_numpy(weight))  # fmt: skip
+        with autocast(job, torch):
+            out = model(input_ids=_dev(inputs, job, torch), labels=_dev(labels, job, torch),
+                        loss_weight=_dev(weight, job, torch))  # fmt: skip
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -112,9 +126,9 @@ def score(job: dict, model, torch) -> dict[str, list[float]]:
             rev = np.where(fwd >= 3, 9 - fwd, fwd)[:, ::-1].copy()  # a<->t (3<->6), c<->g (4<->5)
             rc_centre = windows.shape[1] - 1 - centre
             fwd[:, centre], rev[:, rc_centre] = MASK, MASK
-            with torch.no_grad():
-                lf = model(input_ids=torch.from_numpy(fwd)).logits[:, centre].float().numpy()
-                lr = model(input_ids=torch.from_numpy(rev)).logits[:, rc_centre].float().numpy()
+            with torch.no_grad(), autocast(job, torch):
+                lf = model(input_ids=_dev(fwd, job, torch)).logits[:, centre].float().cpu().numpy()
+                lr = model(input_ids=_dev(rev, job, torch)).logits[:, rc_centre].float().cpu().numpy()
             r, a = ref[i : i + 64], alt[i : i + 64]
             rows = np.arange(len(r))
             llr.extend(0.5 * ((lf[rows, a] - lf[rows, r]) + (lr[rows, 9 - a] - lr[rows, 9 - r])))
@@ -131,7 +145,7 @@ def worker(job_path: Path) -> int:
     torch.manual_seed(job["seed"])
     config = GPNConfig(vocab_size=VOCAB, num_hidden_layers=job["layers"], hidden_size=job["hidden"],
                        intermediate_size=4 * job["hidden"], dilation_cycle=job["dilation_cycle"])  # fmt: skip
-    model = GPNForMaskedLM(config)
+    model = GPNForMaskedLM(config).to(job["device"])
     result = train(job, model, torch)
     result["parameters"] = sum(p.numel() for p in model.parameters())
     keys = ("num_hidden_layers", "hidden_size", "intermediate_size", "first_kernel_size", "rest_kernel_size")
@@ -201,7 +215,8 @@ def make_job(args, work: Path) -> tuple[dict, dict]:
     job = {
         "genomes": genomes, "probs": dm.probs.tolist(), "seq_len": args.seq_len,
         "batch": max(1, cfg.data.tokens_per_micro_batch // args.seq_len), "softmask_weight": cfg.data.softmask_weight,
-        "lr": args.lr, "minutes": args.minutes, "threads": args.threads, "seed": cfg.seed, "hidden": args.hidden,
+        "lr": args.lr, "minutes": args.minutes, "threads": args.threads, "device": args.device, "seed": cfg.seed,
+        "hidden": args.hidden,
         "layers": args.layers, "dilation_cycle": args.dilation_cycle, "snvs": snvs,
         "out": str(work / "gpn_model"), "result": str(work / "worker_result.json"),
     }  # fmt: skip
@@ -222,21 +237,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--context", type=int, default=512, help="scoring window around each SNV")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device of the peer, e.g. cuda")
     ap.add_argument("--snvs-per-class", type=int)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--smoke", action="store_true", help="10 s of a tiny GPN on the smoke genomes, few SNVs")
+    ap.add_argument("--smoke-work", type=Path, default=ROOT / "results" / "default_model_smoke",
+                    help="--smoke: the default_model.py --smoke folder holding the windows")  # fmt: skip
     ap.add_argument("--work", type=Path)
     ap.add_argument("--out", type=Path)
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pretraining config overrides")
     args = ap.parse_args(argv)
-    smoke_work = ROOT / "results" / "default_model_smoke"
     args.work = args.work or ROOT / ("results/gpn_peer_smoke" if args.smoke else "results/gpn_peer")
     args.out = args.out or (args.work / "gpn_peer.json" if args.smoke else OUT)
     if args.smoke:
         sys.path.insert(0, str(HERE.parent))
         from default_model import recipe_overrides
 
-        args.overrides = recipe_overrides(False, True, smoke_work, args.overrides)
+        args.overrides = recipe_overrides(False, True, args.smoke_work, args.overrides)
         args.minutes, args.hidden, args.layers, args.seq_len, args.context = 10 / 60, 16, 2, 128, 128
         args.snvs_per_class, args.bootstrap = args.snvs_per_class or 8, min(args.bootstrap, 50)
     if args.minutes is None:
