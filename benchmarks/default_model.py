@@ -1,9 +1,11 @@
 """Train, evaluate and ship genomamba's default model in one command (``make model``).
 
-1. Windows for every genome of the config's ``data.sources`` (a source's name is its ``genomamba genomes`` name).
-2. A short probe run (homolog guard, k-mer baselines, a few steps, one evaluation) measures seconds per step and per
-   evaluation; ``trainer.max_steps`` is then set so that training fills the time budget, and the learning-rate
-   schedule ends when the time does. The probe's baselines are reused by the real run.
+1. Windows for every genome of the config's ``data.sources`` (a source's name is its ``genomamba genomes`` name), and
+   the k-mer baselines of the run's val/test tiles (a cache the training run then hits). CPU only:
+   ``--prepare-only`` stops here, so a GPU session spends its device time on training.
+2. A short probe run (a few steps and one evaluation) measures seconds per step and per evaluation;
+   ``trainer.max_steps`` is then set so that training fills the time budget, and the learning-rate schedule ends
+   when the time does.
 3. ``genomamba pretrain`` (an interrupted run resumes; a finished one is reused unless ``--fresh``).
 4. Per-genome test bits/base of the best-by-val model against the best two-sided k-mer of the same tiles.
 5. Dev-SNV contrast AUROCs (stop_gained/missense vs synonymous, splice vs intron) of the model LLR and of the
@@ -80,6 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--with-peer", action="store_true", help="also train the GPN peer for the same wall-clock time")
     ap.add_argument("--skip-vep", action="store_true", help="no dev-SNV evaluation (the card says so)")
     ap.add_argument("--fresh", action="store_true", help="discard a previous probe and run in WORK")
+    ap.add_argument("--prepare-only", action="store_true", help="windows and k-mer baselines only (CPU side)")
     ap.add_argument("--no-ship", action="store_true", help="write the card but do not copy into the package")
     ap.add_argument("--ship-to", type=Path, help=f"bundled model folder (default {SHIP_TO.relative_to(ROOT)})")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pretraining config overrides")
@@ -121,16 +124,15 @@ def probe(args, overrides: list[str], run: Runner) -> dict:
     out = args.work / "probe"
     shutil.rmtree(out, ignore_errors=True)
     settings = [f"trainer.max_steps={args.probe_steps}", "trainer.val_every_steps=1000000000",
-                "trainer.ckpt_every_steps=1000000000", "trainer.max_time_minutes=null"]  # fmt: skip
+                "trainer.ckpt_every_steps=1000000000", "trainer.max_time_minutes=null",
+                "baselines.enabled=false"]  # fmt: skip
     run.genomamba("-q", "pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *overrides, *settings)
     s = json.loads((out / "summary.json").read_text())
-    baseline_s = float(s.get("baselines", {}).get("seconds", 0.0))
     guard_s = float((s.get("homolog_guard") or {}).get("seconds", 0.0))
     return {
         "steps": s["steps"],
-        "step_seconds": (s["fit_seconds"] - baseline_s) / max(s["steps"], 1),
+        "step_seconds": s["fit_seconds"] / max(s["steps"], 1),
         "eval_seconds": max(0.0, (s["wall_seconds"] - s["fit_seconds"] - guard_s) / 2),  # final validate + test
-        "baseline_seconds": baseline_s,
         "guard_seconds": guard_s,
     }
 
@@ -142,12 +144,33 @@ def fit_steps(budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EV
     return steps, max(1, steps // n_evals)
 
 
+def prepare(args, cfg, model_cfg, run: Runner) -> dict:
+    """CPU-side steps: the windows of every genome, then the k-mer baselines of the run's tiles, written where
+    ``genomamba pretrain`` finds them as its cache (same tiles and settings). Returns the genomes' card facts."""
+    from genomamba.pretrain.data import PretrainDataModule
+    from genomamba.pretrain.report import compute_baselines
+
+    if args.fresh:
+        for stale in (args.work / "pretrain", args.work / "probe"):
+            shutil.rmtree(stale, ignore_errors=True)
+        (args.work / "plan.json").unlink(missing_ok=True)
+    sources = [{"name": s.name, "path": s.path} for s in cfg.data.sources]
+    print(f"windows of {len(sources)} genome(s)", file=sys.stderr)
+    genomes = build_windows(sources, run)
+    out = args.work / "pretrain"
+    if cfg.baselines.enabled and not (out / "summary.json").is_file():
+        t0 = time.perf_counter()
+        dm = PretrainDataModule(None, cfg.data, model_cfg.objective, model_cfg.rc_equivariant, 1, 1, cfg.seed)
+        dm.check()
+        out.mkdir(parents=True, exist_ok=True)
+        compute_baselines(dm, cfg, out)  # a cache hit when already there
+        print(f"  {time.perf_counter() - t0:7.1f} s  k-mer baselines of {len(sources)} genome(s)", file=sys.stderr)
+    return genomes
+
+
 def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
     """Train (or resume, or reuse a finished run); returns the summary and the plan that set its length."""
     out, plan_path = args.work / "pretrain", args.work / "plan.json"
-    if args.fresh:
-        shutil.rmtree(out, ignore_errors=True)
-        plan_path.unlink(missing_ok=True)
     if (out / "summary.json").is_file():
         print(f"reusing the finished run in {out} (--fresh to retrain)", file=sys.stderr)
         return json.loads((out / "summary.json").read_text()), json.loads(plan_path.read_text())
@@ -166,9 +189,6 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
                             f"trainer.ckpt_every_steps={min(every, 500)}",
                             f"trainer.max_time_minutes={budget or 'null'}"]  # fmt: skip
         write_json(plan_path, plan)
-        if (args.work / "probe" / "baselines.json").is_file():  # same tiles and settings: a cache hit
-            out.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(args.work / "probe" / "baselines.json", out / "baselines.json")
     cmd = ["pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *(["--resume"] if resume else [])]
     run.genomamba(*cmd, *overrides, *plan["settings"])
     return json.loads((out / "summary.json").read_text()), plan
@@ -227,9 +247,10 @@ def main(argv=None) -> int:
     overrides = recipe_overrides(args.gpu, args.smoke, args.work, args.overrides)
     cfg, model_cfg = load(args, overrides)
     run = Runner()
-    sources = [{"name": s.name, "path": s.path} for s in cfg.data.sources]
-    print(f"windows of {len(sources)} genome(s)", file=sys.stderr)
-    genomes = build_windows(sources, run)
+    genomes = prepare(args, cfg, model_cfg, run)
+    if args.prepare_only:
+        print(f"prepared {args.work}: windows and k-mer baselines of {len(genomes)} genome(s)", file=sys.stderr)
+        return 0
     summary, plan = pretrain(args, cfg, overrides, run)
     best = args.work / "pretrain" / "best"
     vep = {}
