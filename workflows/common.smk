@@ -41,6 +41,34 @@ def workflow_path(path):
     return str(p if p.is_absolute() or p.exists() else Path(workflow.basedir) / p)
 
 
+# fine-tuning tasks shipped with genomamba (sequence tables, no annotation needed) and the config each trains with
+BUNDLED_TASKS = {"gue_emp_h3": "configs/finetune/demo_emp.yaml"}
+
+
+def start_checkpoint(genome):
+    """What fine-tuning and variant scoring start from: this genome's pretraining, or the bundled default model."""
+    return "default" if config["model"] == "default" else f"{RESULTS}/pretrain/{genome}/best"
+
+
+def start_inputs(genome):
+    return [] if config["model"] == "default" else [f"{RESULTS}/pretrain/{genome}/summary.json"]
+
+
+def task_data(wildcards):
+    """A bundled task's folder inside the package, or the task table made from the genome's annotation."""
+    if wildcards.task in BUNDLED_TASKS:
+        return str(resources.files("genomamba") / "resources" / "tasks" / wildcards.task)
+    return f"{RESULTS}/tasks/{wildcards.genome}/{wildcards.task}.tsv"
+
+
+def task_args(wildcards):
+    """--config (and --fasta for annotation tasks, whose tables are intervals on the genome) of a fine-tuning job."""
+    if wildcards.task in BUNDLED_TASKS:
+        return f"--config {workflow_path(BUNDLED_TASKS[wildcards.task])}"
+    fasta = genome_cfg(wildcards.genome)["fasta"]
+    return f"--config {workflow_path(section('finetune')['config'])} --fasta {fasta}"
+
+
 def genomes_with_annotation():
     return [g for g in GENOMES if genome_cfg(g)["annotation"]]
 
@@ -67,13 +95,15 @@ def annotation_arg(genome):
 
 
 def finetune_jobs():
-    if not (is_enabled("finetune") and is_enabled("pretrain")):
+    if not (is_enabled("finetune") and (is_enabled("pretrain") or config["model"] == "default")):
         return []
-    return [(g, t) for g in genomes_with_annotation() for t in section("finetune")["tasks"]]
+    tasks = section("finetune")["tasks"]
+    annotated = [(g, t) for g in genomes_with_annotation() for t in tasks if t not in BUNDLED_TASKS]
+    return annotated + [(g, t) for g in GENOMES for t in tasks if t in BUNDLED_TASKS]
 
 
 def vep_jobs():
-    if not (is_enabled("vep") and is_enabled("pretrain")):
+    if not (is_enabled("vep") and (is_enabled("pretrain") or config["model"] == "default")):
         return []
     return vcf_jobs()
 

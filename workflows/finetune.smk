@@ -1,4 +1,5 @@
-# annotation -> labelled task table -> fine-tuned model -> test-split predictions -> metrics (+ k-mer baseline).
+# annotation -> labelled task table (or a task bundled with genomamba) -> fine-tuned model -> test-split predictions
+# -> metrics (+ k-mer baseline, paired CIs).
 
 
 rule task_make:
@@ -25,15 +26,14 @@ rule task_make:
 
 rule finetune:
     input:
-        task=f"{RESULTS}/tasks/{{genome}}/{{task}}.tsv",
-        pretrained=f"{RESULTS}/pretrain/{{genome}}/summary.json",
+        task=task_data,
+        pretrained=lambda wc: start_inputs(wc.genome),
     output:
         f"{RESULTS}/finetune/{{genome}}/{{task}}/model/metrics.json",
     params:
         cli=GENOMAMBA,
-        config=lambda wc: workflow_path(section("finetune")["config"]),
-        fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
-        pretrained=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
+        task_args=task_args,
+        pretrained=lambda wc: start_checkpoint(wc.genome),
         out=lambda wc: f"{RESULTS}/finetune/{wc.genome}/{wc.task}/model",
         overrides=lambda wc: " ".join(shlex.quote(o) for o in section("finetune")["overrides"]),
     log:
@@ -48,7 +48,7 @@ rule finetune:
     conda:
         "envs/genomamba.yaml"
     shell:
-        "{params.cli} finetune --config {params.config} --data {input.task} --fasta {params.fasta} "
+        "{params.cli} finetune {params.task_args} --data {input.task} "
         "--pretrained {params.pretrained} --out {params.out} {params.overrides} > {log} 2>&1"
 
 

@@ -4,13 +4,13 @@
 rule vep_score:
     input:
         vcf=lambda wc: resolve_spec(genome_cfg(wc.genome)["vcfs"][wc.vcf]),
-        pretrained=f"{RESULTS}/pretrain/{{genome}}/summary.json",
+        pretrained=lambda wc: start_inputs(wc.genome),
     output:
         f"{RESULTS}/vep/{{genome}}/{{vcf}}.scores.tsv",
     params:
         cli=GENOMAMBA,
         fasta=lambda wc: genome_cfg(wc.genome)["fasta"],
-        checkpoint=lambda wc: f"{RESULTS}/pretrain/{wc.genome}/best",
+        checkpoint=lambda wc: start_checkpoint(wc.genome),
         args=score_vcf_args,
         keep=vep_keep_info,
     log:
@@ -73,6 +73,7 @@ rule vep_evaluate:
     params:
         cli=GENOMAMBA,
         out=lambda wc: f"{RESULTS}/vep/{wc.genome}/{wc.vcf}.eval",
+        name="genomamba_default" if config["model"] == "default" else "genomamba",
         label=lambda wc: section("vep")["label_field"],
         group=lambda wc: section("vep")["group_field"],
     log:
@@ -86,5 +87,5 @@ rule vep_evaluate:
     conda:
         "envs/genomamba.yaml"
     shell:
-        "{params.cli} evaluate-vep --scores genomamba={input.model} --scores kmer4={input.baseline} "
+        "{params.cli} evaluate-vep --scores {params.name}={input.model} --scores kmer4={input.baseline} "
         "--label-field {params.label} --group-field {params.group} --out {params.out} > {log} 2>&1"

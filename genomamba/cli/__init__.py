@@ -20,6 +20,7 @@ from genomamba.threads import prepare_process
 # module names under genomamba.cli, in the order they appear in --help
 COMMANDS = (
     "genomes",
+    "models",
     "windows",
     "pretrain",
     "summarize",

@@ -29,10 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from genomamba.config import flag_values, load_config
     from genomamba.finetune.config import EvaluateConfig
     from genomamba.finetune.evaluate import evaluate_predictions
+    from genomamba.metrics.summary import notes
     from genomamba.metrics.supervised import result_lines
 
     cfg = load_config(EvaluateConfig, flags=flag_values(args, ("predictions", "out_dir", "kmer_baseline")))
     record = evaluate_predictions(cfg)
-    print("\n".join(result_lines(record)))
+    print("\n".join([*notes(record), *result_lines(record)]))
     print(json.dumps({"out_dir": cfg.out_dir}))
     return 0

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", type=Path, metavar="YAML", help="FinetuneConfig (configs/finetune/*.yaml)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output checkpoint directory")
-    p.add_argument("--pretrained", metavar="DIR", help="pretrained checkpoint (overrides the config)")
+    p.add_argument(
+        "--pretrained", metavar="DIR", help="pretrained checkpoint, or `default`: the bundled model (overrides config)"
+    )
     p.add_argument(
         "--from-scratch",
         action="store_true",

@@ -52,7 +52,8 @@ def register(subparsers) -> None:
     src.add_argument(
         "--checkpoint",
         help="genomamba checkpoint directory: pretrained (zero-shot LLR) or fine-tuned sequence head "
-        "(supervised: INFO GM_DELTA = prediction(alt) - prediction(ref))",
+        "(supervised: INFO GM_DELTA = prediction(alt) - prediction(ref)); `default`: the bundled model "
+        "(genomamba models)",
     )
     src.add_argument(
         "--kmer-baseline",

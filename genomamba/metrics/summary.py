@@ -58,6 +58,8 @@ def headline(data: dict) -> dict[str, float]:
             for key in ("auroc", "auprc", "mcc", "spearman", "pearson", "r2"):
                 if key in row["metrics"]:
                     out[f"{row['model']} {row['split']} {key}"] = row["metrics"][key]
+        for c in data.get("model_vs_kmer", []):
+            out[f"model - k-mer {c['split']} auroc"] = c["difference"]
     elif isinstance(data.get("results"), list) and data["results"] and "comparison" in data["results"][0]:
         for row in data["results"]:  # genomamba evaluate-vep vep_metrics.json
             if row["comparison"] == "overall" or row["comparison"].startswith("contrast:"):
@@ -65,6 +67,23 @@ def headline(data: dict) -> dict[str, float]:
     else:
         out = dict(flatten_numbers(data))
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+
+
+def _ci(ci) -> str:
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def notes(data: dict) -> list[str]:
+    """Text facts of a stage's JSON that are not numbers: the start model of a fine-tuned checkpoint, and the model
+    against the k-mer baseline with 95 % CIs (genomamba evaluate --kmer-baseline)."""
+    lines = [f"model: {data['start_model']}"] if data.get("start_model") else []
+    for c in data.get("model_vs_kmer", []):
+        lines.append(
+            f"{c['split']} AUROC: model {c['model_auroc']:.3f}{_ci(c['model_ci'])} vs k-mer {c['kmer_auroc']:.3f}"
+            f"{_ci(c['kmer_ci'])}; model - k-mer {c['difference']:+.3f}{_ci(c['difference_ci'])} "
+            f"(n={c['n']}, paired bootstrap, 95 % CI)"
+        )
+    return lines
 
 
 def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_json: Path) -> dict:
@@ -75,6 +94,7 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
             of its headline numbers.
     """
     summary: dict[str, dict[str, float]] = {}
+    texts: dict[str, list[str]] = {}
     for label, path, keys in metrics:
         data = _load(path)
         if keys:
@@ -86,9 +106,11 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
             summary[label] = {k: numbers[k] for k in keys}
         else:
             summary[label] = headline(data)
+            texts[label] = notes(data)
     lines = ["genomamba results", "================="]
     for label, numbers in summary.items():
         lines.append(f"\n[{label}]")
+        lines += [f"  {t}" for t in texts.get(label, [])]
         width = max((len(k) for k in numbers), default=0)
         lines += [f"  {k:<{width}}  {v:.4g}" for k, v in numbers.items()]
     with atomic_file(out_txt) as tmp:

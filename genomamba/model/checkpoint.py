@@ -24,6 +24,7 @@ from torch import nn
 from genomamba import __version__
 from genomamba.alphabet import NucleotideTokenizer
 from genomamba.atomic import atomic_dir
+from genomamba.bundled import resolve_checkpoint
 from genomamba.config import from_dict, to_dict
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
@@ -81,8 +82,9 @@ def save_checkpoint(
 
 def read_meta(path: str | os.PathLike) -> dict:
     """Validate the directory layout and ``config.json``; returns the metadata dict (with ``model``
-    parsed into a ``ModelConfig`` under ``model_config`` and the tokenizer under ``tokenizer``)."""
-    path = Path(path)
+    parsed into a ``ModelConfig`` under ``model_config`` and the tokenizer under ``tokenizer``). ``path`` may name
+    a bundled model (``default``, ``bundled:<name>``)."""
+    path = resolve_checkpoint(path)
     if not path.exists():
         raise GenomambaError("checkpoint not found", path)
     if not path.is_dir():
@@ -124,7 +126,7 @@ def load_weights(path: str | os.PathLike, module: nn.Module, prefix: str = "") -
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    file = Path(path) / WEIGHTS_FILE
+    file = resolve_checkpoint(path) / WEIGHTS_FILE
     try:
         stored = load_file(str(file), device="cpu")
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:

@@ -1,9 +1,17 @@
 """Pretraining configuration (the YAML sections ``data``, ``optim``, ``trainer``, ``baselines``): the single source
-of defaults and ranges; ``load_pretrain_config`` also resolves the model preset into a typed ``ModelConfig``."""
+of defaults and ranges; ``load_pretrain_config`` also resolves the model preset into a typed ``ModelConfig``.
+
+Several genomes train together as ``data.sources``: windows directories, each with a name and a sampling weight.
+Each training sample first draws its genome ``i`` with probability ``p_i`` ∝ ``weight_i`` (``temperature`` null)
+or ∝ ``weight_i * n_i ** (1 / temperature)`` with ``n_i`` the genome's train bases (temperature 1: in proportion
+to size; large: towards uniform), then a crop within it as a single-genome run does.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +29,41 @@ class WarmupStage:
 
 
 @dataclass
+class SourceConfig:
+    """One genome of a pretraining run: a windows directory, its name in metrics and its sampling weight."""
+
+    path: str
+    name: str = ""  # "": the directory's name
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("a data source needs a windows directory path")
+        if not self.name:  # the directory's name, made fit to name metrics
+            self.name = re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(os.path.normpath(self.path))) or "genome"
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+            raise ValueError(f"source name {self.name!r}: use letters, digits, '_' and '-' only (it names metrics)")
+        if not (self.weight > 0 and math.isfinite(self.weight)):
+            raise ValueError(f"source {self.name!r}: weight must be a finite number > 0, got {self.weight}")
+
+
+@dataclass
+class HomologGuardConfig:
+    """Drop train windows of the other genomes that share many k-mers with the held-out (val + test) windows of
+    the ``protect`` genomes: orthologous sequence of a close relative is otherwise seen in training."""
+
+    protect: list[str] = field(default_factory=list)  # source names whose held-out blocks are guarded
+    k: int = 24  # k-mer length (both strands; k <= 31)
+    max_shared: float = 0.1  # drop a window when more than this fraction of its k-mers occur in the guarded set
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.k <= 31:
+            raise ValueError(f"homolog_guard.k must be in 8..31, got {self.k}")
+        if not 0.0 <= self.max_shared < 1.0:
+            raise ValueError(f"homolog_guard.max_shared must be in [0, 1), got {self.max_shared}")
+
+
+@dataclass
 class DataConfig:
     """Pretraining data options (the YAML ``data:`` section)."""
 
@@ -34,8 +77,20 @@ class DataConfig:
     random_strand: Literal["auto", "always", "never"] = "auto"  # auto: off for RC-equivariant ("ps") models
     num_workers: int = 0
     pin_memory: bool = False
+    # genomes trained together (windows directories); empty: the one given as ``genomamba pretrain --windows``
+    sources: list[SourceConfig] = field(default_factory=list)
+    temperature: float | None = None  # null: p_i ∝ weight_i; T: p_i ∝ weight_i * train_bases_i ** (1/T)
+    homolog_guard: HomologGuardConfig | None = None  # null: relatives' windows are all kept (see module doc)
 
     def __post_init__(self) -> None:
+        names = [src.name for src in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"data.sources names must be unique, got {names}")
+        if self.temperature is not None and not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"data.temperature must be a finite number > 0 (or null), got {self.temperature}")
+        guard = self.homolog_guard
+        if guard is not None and names and not set(guard.protect) <= set(names):
+            raise ValueError(f"homolog_guard.protect names {guard.protect} must be among data.sources {names}")
         for name in ("seq_len", "tokens_per_micro_batch", "max_eval_tiles"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
@@ -146,8 +201,8 @@ class PretrainConfig:
 
 
 def load_pretrain_config(
-    path: str | os.PathLike | None, overrides: list[str] = ()
+    path: str | os.PathLike | None, overrides: list[str] = (), flags: dict[str, Any] | None = None
 ) -> tuple[PretrainConfig, ModelConfig]:
-    """PretrainConfig from YAML + ``key=value`` overrides, and the fully resolved ModelConfig."""
-    cfg = load_config(PretrainConfig, path, overrides)
+    """PretrainConfig from YAML + ``key=value`` overrides + typed flag values, and the resolved ModelConfig."""
+    cfg = load_config(PretrainConfig, path, overrides, flags)
     return cfg, cfg.resolve_model()

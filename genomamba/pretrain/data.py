@@ -1,16 +1,19 @@
-"""Pretraining data: random crops from memory-mapped train windows, fixed tiles from held-out windows.
+"""Pretraining data: random crops from memory-mapped train windows of one or more genomes, fixed tiles from
+their held-out windows.
 
-Reads the directory written by ``genomamba windows`` (``tokens.u8``, ``softmask.u8``, ``windows.parquet``); no
-FASTA parsing happens in the training loop.
+Reads directories written by ``genomamba windows`` (``tokens.u8``, ``softmask.u8``, ``windows.parquet``); no
+FASTA parsing happens in the training loop. Several genomes are ``data.sources`` (``genomamba.pretrain.sources``).
 
-* Train: micro-batch ``i`` is a pure function of ``(seed, rank, i)``: window (chosen in proportion to its number
-  of valid crop starts), crop start, strand and MLM mask all come from ``np.random.default_rng([seed, rank, i])``.
-  Resuming at optimizer step ``s`` therefore restarts the stream at micro-batch ``s * accumulate`` and sees exactly
-  the data an uninterrupted run would have seen (no global RNG state involved).
+* Train: micro-batch ``i`` is a pure function of ``(seed, rank, i)``: genome (drawn per sample with the sources'
+  sampling probabilities; no draw with one genome), window (in proportion to its number of valid crop starts),
+  crop start, strand and MLM mask all come from ``np.random.default_rng([seed, rank, i])``. Resuming at optimizer
+  step ``s`` therefore restarts the stream at micro-batch ``s * accumulate`` and sees exactly the data an
+  uninterrupted run would have seen (no global RNG state involved).
 * Sequence-length warm-up: stages of increasing length; every stage keeps ``tokens_per_micro_batch`` fixed, so the
   batch size is ``tokens_per_micro_batch // seq_len`` and tokens per optimizer step stay constant.
-* Val/test: non-overlapping tiles of ``eval_seq_len`` from the start of each held-out window (remainder dropped),
-  evenly thinned to ``max_eval_tiles``; the k-mer baselines are scored on exactly these tiles.
+* Val/test: per genome, non-overlapping tiles of ``eval_seq_len`` from the start of each held-out window
+  (remainder dropped), evenly thinned to ``max_eval_tiles``; each eval batch holds tiles of one genome (its index
+  is ``batch["source"]``) and the k-mer baselines are scored on exactly these tiles.
 * Loss weights: 0 for N (never a target), ``softmask_weight`` for soft-masked (repeat) bases, 1 otherwise.
 """
 
@@ -19,7 +22,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from genomamba.alphabet import MASK, N, complement
 from genomamba.errors import GenomambaError
 from genomamba.model.config import Objective
-from genomamba.pretrain.config import DataConfig
+from genomamba.pretrain.config import DataConfig, SourceConfig
+from genomamba.pretrain.sources import GenomeArrays, Source, describe, sampling_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,8 @@ class TrainCrops(Dataset):
 
     def __init__(
         self,
-        root: Path,
-        windows: np.ndarray,  # (n, 2) int64: global offset, length of every train window
+        sources: list[Source],
+        probs: np.ndarray,  # (k,) sampling probability of each genome
         cfg: DataConfig,
         objective: Objective,
         random_strand: bool,
@@ -53,7 +56,8 @@ class TrainCrops(Dataset):
         total_micro_batches: int,
         seed: int,
     ):
-        self.root, self.cfg, self.objective = root, cfg, objective
+        self.arrays = GenomeArrays([s.root for s in sources])
+        self.probs, self.cfg, self.objective = probs, cfg, objective
         self.random_strand, self.accumulate, self.total, self.seed = (
             random_strand,
             accumulate,
@@ -61,38 +65,55 @@ class TrainCrops(Dataset):
             seed,
         )
         self.rank = 0
-        self._tokens = self._softmask = None
-        # per stage length: eligible windows and the cumulative count of valid crop starts
-        self._eligible = {}
+        # per stage length and genome: offsets of the eligible train windows and the cumulative count of their
+        # valid crop starts
+        self._eligible: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         for length in set(cfg.stage_lengths()):
-            ok = windows[:, 1] >= length
-            starts = windows[ok, 1] - length + 1
-            self._eligible[length] = (windows[ok, 0], np.cumsum(starts))
+            per_source = []
+            for s in sources:
+                windows = s.splits["train"]
+                ok = windows[:, 1] >= length
+                per_source.append((windows[ok, 0], np.cumsum(windows[ok, 1] - length + 1)))
+            self._eligible[length] = per_source
 
     def __len__(self) -> int:
         return self.total
 
-    def __getstate__(self):  # worker processes reopen the memmaps instead of pickling the genome
-        state = dict(self.__dict__)
-        state["_tokens"] = state["_softmask"] = None
-        return state
+    def _starts(self, rng: np.random.Generator, length: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(genome index, crop start in that genome's tokens.u8), each (B,) int64."""
+        eligible = self._eligible[length]
+        if len(eligible) == 1:
+            genome = np.zeros(batch, np.int64)
+            offsets, cum = eligible[0]
+            u = rng.integers(0, cum[-1], size=batch)
+        else:
+            genome = rng.choice(len(eligible), size=batch, p=self.probs)
+            totals = np.array([cum[-1] for _, cum in eligible], dtype=np.int64)
+            u = np.minimum((rng.random(batch) * totals[genome]).astype(np.int64), totals[genome] - 1)
+        start = np.empty(batch, np.int64)
+        for g in np.unique(genome):
+            offsets, cum = eligible[g]
+            sel = genome == g
+            w = np.searchsorted(cum, u[sel], side="right")  # window index per sample
+            start[sel] = offsets[w] + u[sel] - np.concatenate([[0], cum[:-1]])[w]
+        return genome, start
 
-    def _open(self) -> None:
-        if self._tokens is None:
-            self._tokens = np.memmap(self.root / "tokens.u8", dtype=np.uint8, mode="r")
-            self._softmask = np.memmap(self.root / "softmask.u8", dtype=np.uint8, mode="r")
+    def _shape(self, i: int) -> tuple[int, int]:
+        length = self.cfg.seq_len_at(i // self.accumulate)
+        return self.cfg.tokens_per_micro_batch // length, length
+
+    def positions(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(genome index, crop start) of every sample of micro-batch ``i``, each (B,) int64."""
+        batch, length = self._shape(i)
+        return self._starts(np.random.default_rng([self.seed, self.rank, i]), length, batch)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        self._open()
-        length = self.cfg.seq_len_at(i // self.accumulate)
-        batch = self.cfg.tokens_per_micro_batch // length
+        tokens_of, soft_of = self.arrays.open()
+        batch, length = self._shape(i)
         rng = np.random.default_rng([self.seed, self.rank, i])
-        offsets, cum = self._eligible[length]
-        u = rng.integers(0, cum[-1], size=batch)
-        w = np.searchsorted(cum, u, side="right")  # window index per sample
-        start = offsets[w] + u - np.concatenate([[0], cum[:-1]])[w]
-        tokens = np.stack([self._tokens[s : s + length] for s in start])  # (B, L) uint8
-        soft = np.stack([self._softmask[s : s + length] for s in start])
+        genome, start = self._starts(rng, length, batch)
+        tokens = np.stack([tokens_of[g][s : s + length] for g, s in zip(genome, start)])  # (B, L) uint8
+        soft = np.stack([soft_of[g][s : s + length] for g, s in zip(genome, start)])
         if self.random_strand:
             flip = rng.random(batch) < 0.5
             tokens[flip] = complement(tokens[flip])[:, ::-1]
@@ -126,24 +147,25 @@ def make_targets(
 
 
 class EvalTiles(Dataset):
-    """Item ``i`` -> a batch of fixed tiles: input_ids, targets, valid (non-N), softmask, mlm_group, all (B, L)."""
+    """Item ``i`` -> a batch of fixed tiles of one genome: input_ids, targets, valid (non-N), softmask, mlm_group,
+    all (B, L), and ``source`` (0-dim int64) the genome's index."""
 
-    def __init__(self, root: Path, tiles: np.ndarray, length: int, batch: int, n_groups: int, seed: int):
-        self.root, self.length, self.batch, self.n_groups, self.seed = root, length, batch, n_groups, seed
-        self.tiles = tiles  # (n,) int64 global offsets, already this rank's share
-        self._tokens = self._softmask = None
+    def __init__(
+        self, arrays: GenomeArrays, tiles: list[np.ndarray], length: int, batch: int, n_groups: int, seed: int
+    ):
+        self.arrays, self.length, self.batch, self.n_groups, self.seed = arrays, length, batch, n_groups, seed
+        self.tiles = np.concatenate(tiles) if tiles else np.zeros(0, np.int64)  # this rank's share, all genomes
+        # (genome, tile offsets) per item; a batch never mixes genomes
+        self.items = [(g, t[j : j + batch]) for g, t in enumerate(tiles) for j in range(0, len(t), batch)]
 
     def __len__(self) -> int:
-        return (len(self.tiles) + self.batch - 1) // self.batch
-
-    __getstate__ = TrainCrops.__getstate__
-    _open = TrainCrops._open
+        return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        self._open()
-        offs = self.tiles[i * self.batch : (i + 1) * self.batch]
-        tokens = np.stack([self._tokens[o : o + self.length] for o in offs])
-        soft = np.stack([self._softmask[o : o + self.length] for o in offs])
+        tokens_of, soft_of = self.arrays.open()
+        g, offs = self.items[i]
+        tokens = np.stack([tokens_of[g][o : o + self.length] for o in offs])
+        soft = np.stack([soft_of[g][o : o + self.length] for o in offs])
         # MLM scoring groups: a fixed random partition of each tile's positions (seeded by the tile offset)
         groups = np.stack(
             [np.random.default_rng([self.seed, int(o)]).integers(0, self.n_groups, self.length) for o in offs]
@@ -155,6 +177,7 @@ class EvalTiles(Dataset):
             "valid": torch.from_numpy(valid),
             "softmask": torch.from_numpy(soft.astype(bool)),
             "mlm_group": torch.from_numpy(groups.astype(np.int64)),
+            "source": torch.tensor(g, dtype=torch.int64),
         }
 
 
@@ -172,22 +195,17 @@ class _StreamSampler(Sampler[int]):
         return itertools.count(self.start)
 
 
-def _even_subset(n: int, k: int) -> np.ndarray:
-    if n <= k:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
-
-
 class PretrainDataModule:
     """Lightning-compatible data module (``train/val/test_dataloader``); the Lightning subclass is built lazily.
 
-    Call :meth:`check` early: it opens and validates the windows directory and the configuration and raises a
-    one-line ``GenomambaError`` for a missing/corrupt directory, an empty split or a too-long sequence length.
+    ``windows``: one windows directory, a list of ``SourceConfig``, or None for ``cfg.sources``. Call :meth:`check`
+    early: it opens and validates every windows directory and the configuration and raises a one-line
+    ``GenomambaError`` for a missing/corrupt directory, an empty split or a too-long sequence length.
     """
 
     def __init__(
         self,
-        windows_dir: str | os.PathLike,
+        windows: str | os.PathLike | list[SourceConfig] | None,
         cfg: DataConfig,
         objective: Objective,
         rc_equivariant: bool,
@@ -195,7 +213,13 @@ class PretrainDataModule:
         max_steps: int,
         seed: int,
     ):
-        self.root = Path(windows_dir)
+        if windows is None:
+            windows = cfg.sources
+        if isinstance(windows, (str, os.PathLike)):
+            windows = [SourceConfig(path=os.fspath(windows))]
+        if not windows:
+            raise GenomambaError("no windows directory: pass --windows DIR or set data.sources")
+        self.source_configs: list[SourceConfig] = list(windows)
         self.cfg, self.objective, self.accumulate, self.max_steps, self.seed = (
             cfg,
             objective,
@@ -212,62 +236,42 @@ class PretrainDataModule:
     def check(self) -> None:
         if self._checked:
             return
-        from genomamba.genome.windows import WindowsDir
+        self.sources = [Source(src, self.cfg) for src in self.source_configs]
+        self.guard_report = None
+        guard = self.cfg.homolog_guard
+        if guard is not None and guard.protect:
+            from genomamba.pretrain.leakage import apply_homolog_guard
 
-        wd = WindowsDir(self.root)  # raises GenomambaError for a missing/corrupt dir or inconsistent manifest
-        self.windows_dir = wd
-        table = wd.windows
-        self.splits: dict[str, np.ndarray] = {}
-        for name in ("train", "val", "test"):
-            part = table.filter(table["split"] == name)
-            if part.height == 0:
-                raise GenomambaError(f"split {name!r} has no windows", self.root / "windows.parquet")
-            lengths = (part["end"] - part["start"]).to_numpy().astype(np.int64)
-            self.splits[name] = np.stack([part["offset"].to_numpy().astype(np.int64), lengths], axis=1)
-        longest = int(self.splits["train"][:, 1].max())
-        too_long = max(self.cfg.stage_lengths())
-        if too_long > longest:
-            raise GenomambaError(
-                f"data.seq_len {too_long} is longer than every train window (longest {longest})",
-                self.root / "windows.parquet",
-            )
-        self.tiles: dict[str, np.ndarray] = {}
-        for name in ("val", "test"):
-            tiles = [
-                off + np.arange(length // self.cfg.eval_len, dtype=np.int64) * self.cfg.eval_len
-                for off, length in self.splits[name]
-            ]
-            tiles = np.concatenate(tiles) if tiles else np.zeros(0, np.int64)
-            if tiles.size == 0:
-                longest_eval = int(self.splits[name][:, 1].max())
-                raise GenomambaError(
-                    f"split {name!r} has no window of at least eval length {self.cfg.eval_len} "
-                    f"(longest {longest_eval})",
-                    self.root / "windows.parquet",
-                )
-            self.tiles[name] = tiles[_even_subset(tiles.size, self.cfg.max_eval_tiles)]
+            if not set(guard.protect) <= set(self.names):
+                raise GenomambaError(f"homolog_guard.protect {guard.protect} names genomes not among {self.names}")
+            self.guard_report = apply_homolog_guard(self.sources, guard)
+        self.probs = sampling_probabilities(self.sources, self.cfg.temperature)
+        self.arrays = GenomeArrays([s.root for s in self.sources])
         self._checked = True
-        log.info(
-            "windows %s: %d train / %d val / %d test windows; %d val and %d test tiles of %d bp; random strand %s",
-            self.root,
-            len(self.splits["train"]),
-            len(self.splits["val"]),
-            len(self.splits["test"]),
-            self.tiles["val"].size,
-            self.tiles["test"].size,
-            self.cfg.eval_len,
-            "on" if self.random_strand else "off",
-        )
+        describe(self.sources, self.probs)
+        log.info("eval tiles of %d bp; random strand %s", self.cfg.eval_len, "on" if self.random_strand else "off")
 
-    # ---- arrays for the k-mer baselines (exactly the tiles the model is scored on) --------------------------
-    def train_segments(self) -> list[np.ndarray]:
-        self.check()
-        return [np.asarray(self.windows_dir.tokens[o : o + n]) for o, n in self.splits["train"]]
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.source_configs]
 
-    def tile_arrays(self, split: str) -> list[np.ndarray]:
+    def _only(self) -> Source:
         self.check()
-        n = self.cfg.eval_len
-        return [np.asarray(self.windows_dir.tokens[o : o + n]) for o in self.tiles[split]]
+        if len(self.sources) != 1:
+            raise ValueError("this attribute belongs to a single-genome run; use .sources")
+        return self.sources[0]
+
+    @property
+    def root(self):
+        return self._only().root
+
+    @property
+    def splits(self) -> dict[str, np.ndarray]:
+        return self._only().splits
+
+    @property
+    def tiles(self) -> dict[str, np.ndarray]:
+        return self._only().tiles
 
     # ---- dataloaders ------------------------------------------------------------------------------------
     def _loader(self, ds: Dataset, sampler: Sampler | None = None) -> DataLoader:
@@ -285,8 +289,8 @@ class PretrainDataModule:
         rank, _ = _rank_world()
         total = self.max_steps * self.accumulate
         ds = TrainCrops(
-            self.root,
-            self.splits["train"],
+            self.sources,
+            self.probs,
             self.cfg,
             self.objective,
             self.random_strand,
@@ -305,8 +309,8 @@ class PretrainDataModule:
         self.check()
         rank, world = _rank_world()
         batch = max(1, self.cfg.tokens_per_micro_batch // self.cfg.eval_len)
-        tiles = self.tiles[split][rank::world]  # each rank scores its share; sums are reduced
-        return self._loader(EvalTiles(self.root, tiles, self.cfg.eval_len, batch, self.n_mlm_groups, self.seed))
+        tiles = [s.tiles[split][rank::world] for s in self.sources]  # each rank scores its share; sums are reduced
+        return self._loader(EvalTiles(self.arrays, tiles, self.cfg.eval_len, batch, self.n_mlm_groups, self.seed))
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")

@@ -6,7 +6,9 @@ cross-entropy over the four nucleotides, weighted per position (soft-masked base
 
 Validation/test report bits per base over every non-N tile position (unweighted: the number people compare), the
 same on non-soft-masked positions only, and per-base accuracy. MLM models are scored on every position too: each
-tile's positions are split into ``round(1/mlm_probability)`` fixed groups and one pass masks one group.
+tile's positions are split into ``round(1/mlm_probability)`` fixed groups and one pass masks one group. With
+several genomes (``data.sources``) each is reported as ``{split}/{genome}/...`` and ``{split}/bits_per_base`` is
+the mean over genomes (each genome counts once, whatever its size); with one genome it is that genome's value.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class PretrainModule(pl.LightningModule):
         self.optim_cfg = from_dict(OptimConfig, optim)
         self.data_cfg = from_dict(DataConfig, data)
         self.objective = self.model.config.objective
+        self.genomes = [src.name for src in self.data_cfg.sources] or ["genome"]
         self.max_steps = max_steps
         self.best_val_bpb = math.inf  # restored from checkpoints, drives the "best" export
         self._eval = None
@@ -75,8 +78,8 @@ class PretrainModule(pl.LightningModule):
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def _eval_start(self) -> None:
-        # running sums: nll (nats) all, count all, correct all, nll unmasked, count unmasked
-        self._eval = torch.zeros(5, dtype=torch.float64, device=self.device)
+        # running sums per genome: nll (nats) all, count all, correct all, nll unmasked, count unmasked
+        self._eval = torch.zeros(len(self.genomes), 5, dtype=torch.float64, device=self.device)
 
     def _eval_step(self, batch: dict) -> None:
         ids, targets, valid, soft = batch["input_ids"], batch["targets"], batch["valid"], batch["softmask"]
@@ -94,7 +97,7 @@ class PretrainModule(pl.LightningModule):
             nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double()
             correct = (logp.argmax(-1) == targets) & scored
             unmasked = scored & ~soft
-            self._eval += torch.stack(
+            self._eval[int(batch.get("source", 0))] += torch.stack(
                 [
                     (nll * scored).sum(),
                     scored.sum().double(),
@@ -106,15 +109,17 @@ class PretrainModule(pl.LightningModule):
 
     def _eval_end(self, prefix: str) -> dict[str, float]:
         sums = self.trainer.strategy.reduce(self._eval, reduce_op="sum")  # every rank scored its share of tiles
-        nll, n, correct, nll_u, n_u = (float(x) for x in sums)
+        per_genome = [_rates(row) for row in sums.tolist()]
         metrics = {
-            f"{prefix}/bits_per_base": nll / max(n, 1) / LN2,
-            f"{prefix}/bits_per_base_unmasked": nll_u / max(n_u, 1) / LN2,
-            f"{prefix}/acc": correct / max(n, 1),
-            f"{prefix}/positions": n,
+            f"{prefix}/{key}": sum(g[key] for g in per_genome) / len(per_genome)
+            for key in ("bits_per_base", "bits_per_base_unmasked", "acc")
         }
+        metrics[f"{prefix}/positions"] = sum(g["positions"] for g in per_genome)
+        if len(per_genome) > 1:
+            for name, g in zip(self.genomes, per_genome):
+                metrics.update({f"{prefix}/{name}/{key}": value for key, value in g.items()})
         for k, v in metrics.items():
-            self.log(k, v, prog_bar=k.endswith("/bits_per_base"), sync_dist=False)
+            self.log(k, v, prog_bar=k == f"{prefix}/bits_per_base", sync_dist=False)
         self.last_eval = metrics
         return metrics
 
@@ -146,3 +151,14 @@ class PretrainModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_val_bpb = float(checkpoint.get("genomamba_best_val_bpb", math.inf))
+
+
+def _rates(sums: list[float]) -> dict[str, float]:
+    """One genome's eval sums (nll, n, correct, nll unmasked, n unmasked) -> bits/base, accuracy, positions."""
+    nll, n, correct, nll_u, n_u = sums
+    return {
+        "bits_per_base": nll / max(n, 1) / LN2,
+        "bits_per_base_unmasked": nll_u / max(n_u, 1) / LN2,
+        "acc": correct / max(n, 1),
+        "positions": n,
+    }

@@ -18,6 +18,7 @@ from genomamba.pretrain.config import PretrainConfig
 
 if TYPE_CHECKING:
     from genomamba.pretrain.data import PretrainDataModule
+    from genomamba.pretrain.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +43,51 @@ def data_checksums(root: Path) -> dict:
 
 
 def _baseline_key(dm: PretrainDataModule, cfg: PretrainConfig) -> str:
-    """Identifies the tiles, their length, the baseline settings and the genome size the cache was made for."""
-    return hashlib.md5(
-        json.dumps(
+    """Identifies the tiles, their length, the baseline settings and the genomes the cache was made for."""
+    settings = {"len": dm.cfg.eval_len, "cfg": to_dict(cfg.baselines)}
+    if len(dm.sources) == 1:
+        s = dm.sources[0]
+        payload = {"val": s.tiles["val"].tolist(), "test": s.tiles["test"].tolist(), **settings}
+        payload["tokens"] = os.path.getsize(s.root / "tokens.u8")
+    else:  # the train windows too: the homolog guard may have dropped some
+        genomes = [
             {
-                "val": dm.tiles["val"].tolist(),
-                "test": dm.tiles["test"].tolist(),
-                "len": dm.cfg.eval_len,
-                "cfg": to_dict(cfg.baselines),
-                "tokens": os.path.getsize(dm.root / "tokens.u8"),
+                "name": s.name,
+                "val": s.tiles["val"].tolist(),
+                "test": s.tiles["test"].tolist(),
+                "train": s.splits["train"][:, 0].tolist(),
+                "tokens": os.path.getsize(s.root / "tokens.u8"),
             }
-        ).encode()
-    ).hexdigest()
+            for s in dm.sources
+        ]
+        payload = {"genomes": genomes, **settings}
+    return hashlib.md5(json.dumps(payload).encode()).hexdigest()
+
+
+def _genome_baselines(source: Source, cfg: PretrainConfig, length: int) -> dict:
+    """k-mer baselines fitted on one genome's train windows, scored on its val/test tiles."""
+    from genomamba.baselines.kmer import evaluate_baselines
+
+    tiles = {split: source.tile_arrays(split, length) for split in ("val", "test")}
+    b = cfg.baselines
+    res = evaluate_baselines(source.segments("train"), tiles, b.one_sided_orders, b.two_sided_orders, b.alpha)
+    out: dict = {"alpha": {r.name: r.alpha for r in res["val"]}}
+    for split in ("val", "test"):
+        out[split] = {r.name: r.bits_per_base for r in res[split]}
+        out[f"{split}_positions"] = res[split][0].n_positions if res[split] else 0
+    return out
+
+
+def _macro(per_genome: dict[str, dict], split: str) -> dict[str, float]:
+    """Each baseline's bits/base averaged over genomes (the same averaging as the model's macro value)."""
+    names = set.intersection(*(set(g[split]) for g in per_genome.values()))
+    return {n: sum(g[split][n] for g in per_genome.values()) / len(per_genome) for n in sorted(names)}
 
 
 def compute_baselines(dm: PretrainDataModule, cfg: PretrainConfig, out: Path) -> dict:
-    """k-mer baselines on exactly the val/test tiles; cached in OUT/baselines.json (keyed by tiles + config)."""
-    from genomamba.baselines.kmer import evaluate_baselines
-
+    """k-mer baselines on exactly the val/test tiles of every genome, each fitted on that genome's train windows;
+    cached in OUT/baselines.json (keyed by tiles + config). One genome: its numbers at the top level; several:
+    ``genomes[name]`` each, and ``val``/``test`` the mean over genomes."""
     key = _baseline_key(dm, cfg)
     path = out / "baselines.json"
     if path.exists():
@@ -67,17 +95,15 @@ def compute_baselines(dm: PretrainDataModule, cfg: PretrainConfig, out: Path) ->
         if cached.get("key") == key:
             return cached
     t0 = time.perf_counter()
-    train = dm.train_segments()
-    tiles = {split: dm.tile_arrays(split) for split in ("val", "test")}
-    b = cfg.baselines
-    res = evaluate_baselines(train, tiles, b.one_sided_orders, b.two_sided_orders, b.alpha)
-    result = {"key": key, "tile_length": dm.cfg.eval_len, "alpha": {r.name: r.alpha for r in res["val"]}}
-    for split in ("val", "test"):
-        result[split] = {r.name: r.bits_per_base for r in res[split]}
-        result[f"{split}_positions"] = res[split][0].n_positions if res[split] else 0
+    per = {s.name: _genome_baselines(s, cfg, dm.cfg.eval_len) for s in dm.sources}
+    result: dict = {"key": key, "tile_length": dm.cfg.eval_len}
+    if len(per) == 1:
+        result.update(next(iter(per.values())))
+    else:
+        result.update(genomes=per, val=_macro(per, "val"), test=_macro(per, "test"))
     result["seconds"] = time.perf_counter() - t0
     write_json(path, result)
-    log.info("k-mer baselines on val/test tiles in %.1f s", result["seconds"])
+    log.info("k-mer baselines on val/test tiles of %d genome(s) in %.1f s", len(per), result["seconds"])
     return result
 
 
@@ -107,12 +133,51 @@ def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
+def genome_rows(summary: dict) -> list[dict]:
+    """Per genome: sampling probability, model val/test bits/base and the best k-mer of each family on test."""
+    rows = []
+    for name, g in summary.get("genomes", {}).items():
+        b = g.get("baselines", {})
+        row = {"genome": name, "p_sample": g.get("sampling_probability")}
+        row["model_test"] = g.get("test_bits_per_base")
+        for family in ("two_sided", "one_sided"):
+            best = best_of(b, "test", family)
+            row[f"best_{family}"] = best
+        rows.append(row)
+    return rows
+
+
 def format_table(summary: dict) -> str:
-    """Model vs every baseline order, bits/base on val and test (a text table for logs and the README)."""
+    """Model vs every baseline order, bits/base on val and test (a text table for logs and the README); with
+    several genomes, one row per genome against its best k-mers instead, then the mean over genomes."""
+    if len(summary.get("genomes", {})) > 1:
+        return _genome_table(summary)
     b = summary.get("baselines", {})
     model = summary["test_best_model"].get("test/bits_per_base")
     rows = [("model (best by val)", summary.get("best_val_bits_per_base"), model)]
     rows += [(name, b["val"][name], b["test"].get(name)) for name in b.get("val", {})]
     lines = ["| predictor | val bits/base | test bits/base |", "|---|---:|---:|"]
     lines += [f"| {name} | {_fmt(v)} | {_fmt(t)} |" for name, v, t in rows]
+    return "\n".join(lines)
+
+
+def _genome_table(summary: dict) -> str:
+    lines = [
+        "| genome | p(sample) | model test bits/base | best two-sided k-mer | best one-sided k-mer "
+        "| model - best k-mer |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in genome_rows(summary):
+        kmers = [b for b in (r["best_two_sided"], r["best_one_sided"]) if b is not None]
+        best = min((v for _, v in kmers), default=None)
+        gap = None if best is None or r["model_test"] is None else r["model_test"] - best
+        cells = [
+            f"{r['p_sample']:.3f}" if r["p_sample"] is not None else "n/a",
+            _fmt(r["model_test"]),
+            *(f"{_fmt(b[1])} ({b[0]})" if b else "n/a" for b in (r["best_two_sided"], r["best_one_sided"])),
+            "n/a" if gap is None else f"{gap:+.4f}",
+        ]
+        lines.append(f"| {r['genome']} | " + " | ".join(cells) + " |")
+    model = summary["test_best_model"].get("test/bits_per_base")
+    lines.append(f"| mean over genomes | | {_fmt(model)} | | | |")
     return "\n".join(lines)

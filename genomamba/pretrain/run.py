@@ -13,6 +13,7 @@ Output directory layout::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -29,7 +30,7 @@ from genomamba.atomic import atomic_file
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
-from genomamba.pretrain.config import PretrainConfig, TrainerConfig
+from genomamba.pretrain.config import PretrainConfig, SourceConfig, TrainerConfig
 from genomamba.threads import apply_threads, pick_threads
 
 if TYPE_CHECKING:
@@ -186,15 +187,34 @@ def _test_best(trainer, module, ldm, out: Path) -> dict:
     return dict(trainer.test(module, datamodule=ldm, verbose=False)[0])
 
 
+def with_sources(cfg: PretrainConfig, windows: str | os.PathLike | list[SourceConfig] | None) -> PretrainConfig:
+    """``cfg`` with ``data.sources`` set from ``windows`` (one directory or a list), re-validated; None keeps the
+    configured sources. The genomes then travel with the config into checkpoints and the summary."""
+    if windows is None:
+        if not cfg.data.sources:
+            raise GenomambaError("no windows directory: pass --windows DIR (or NAME=DIR:WEIGHT) or set data.sources")
+        return cfg
+    if isinstance(windows, (str, os.PathLike)):
+        windows = [SourceConfig(path=os.fspath(windows))]
+    try:
+        data = dataclasses.replace(cfg.data, sources=list(windows))
+    except ValueError as exc:
+        raise GenomambaError(f"invalid data config: {exc}") from None
+    return dataclasses.replace(cfg, data=data)
+
+
 def run_pretraining(
     cfg: PretrainConfig,
     model_cfg: ModelConfig,
-    windows_dir: str | os.PathLike,
+    windows_dir: str | os.PathLike | list[SourceConfig] | None,
     out_dir: str | os.PathLike,
     resume: bool = False,
     progress_bar: bool | None = None,
 ) -> dict:
-    """Validate everything, train, evaluate, write OUT/summary.json; returns the summary (rank 0) or {}."""
+    """Validate everything, train, evaluate, write OUT/summary.json; returns the summary (rank 0) or {}.
+
+    ``windows_dir``: one windows directory, a list of ``SourceConfig`` (several genomes), or None for the
+    config's ``data.sources``."""
     import lightning.pytorch as pl
 
     from genomamba.pretrain.callbacks import Export, Progress
@@ -203,9 +223,10 @@ def run_pretraining(
 
     wall0 = time.time()
     out = Path(out_dir)
+    cfg = with_sources(cfg, windows_dir)
     ckpt_path = _checkpoint_to_resume(out, resume)
     dm = PretrainDataModule(
-        windows_dir,
+        None,
         cfg.data,
         objective=model_cfg.objective,
         rc_equivariant=model_cfg.rc_equivariant,
@@ -257,24 +278,58 @@ def run_pretraining(
     return _write_summary(cfg, model_cfg, dm, export.baselines, run, out)
 
 
+def _genomes(dm: PretrainDataModule, baselines: dict, run: dict) -> dict:
+    """Per genome: where its windows are, how it was sampled, its checksums, tiles, bits/base and baselines."""
+    from genomamba.pretrain.report import comparisons, data_checksums
+
+    several = len(dm.sources) > 1
+    out = {}
+    for s, p in zip(dm.sources, dm.probs):
+        key = f"{s.name}/" if several else ""
+        b = baselines.get("genomes", {}).get(s.name, {}) if several else baselines
+        test = run["test_best_model"].get(f"test/{key}bits_per_base")
+        val = run["final_val"].get(f"val/{key}bits_per_base")
+        g = {
+            "windows_dir": str(s.root.resolve()),
+            "weight": s.weight,
+            "sampling_probability": float(p),
+            "train_bases": s.train_bases,
+            "train_windows": int(len(s.splits["train"])),
+            "dropped_train_windows": s.dropped_windows,
+            "data_checksums": data_checksums(s.root),
+            "tiles": {"length": dm.cfg.eval_len, "val": int(s.tiles["val"].size), "test": int(s.tiles["test"].size)},
+            "final_val_bits_per_base": val,
+            "test_bits_per_base": test,
+            "baselines": {k: b[k] for k in ("alpha", "val", "test", "val_positions", "test_positions") if k in b},
+        }
+        g.update({k: v for k, v in comparisons(b, val, test).items() if k.startswith("test")})
+        out[s.name] = g
+    return out
+
+
 def _write_summary(
     cfg: PretrainConfig, model_cfg: ModelConfig, dm: PretrainDataModule, baselines: dict | None, run: dict, out: Path
 ) -> dict:
     """OUT/summary.json: config, data, the run's facts and bits/base, the baselines and the comparison with them
-    (baselines computed now if the fit-start export did not)."""
+    (baselines computed now if the fit-start export did not); per genome under ``genomes``."""
     from genomamba.pretrain.report import comparisons, compute_baselines, data_checksums, write_json
 
     if baselines is None:
         baselines = compute_baselines(dm, cfg, out) if cfg.baselines.enabled else {}
-    summary = {
-        "config": to_dict(cfg),
-        "model": to_dict(model_cfg),
-        "windows_dir": str(dm.root.resolve()),
-        "data_checksums": data_checksums(dm.root),
-        "tiles": {"length": dm.cfg.eval_len, "val": int(dm.tiles["val"].size), "test": int(dm.tiles["test"].size)},
-        **run,
-        "baselines": baselines,
-    }
+    summary = {"config": to_dict(cfg), "model": to_dict(model_cfg)}
+    if len(dm.sources) == 1:
+        only = dm.sources[0]
+        summary["windows_dir"] = str(only.root.resolve())
+        summary["data_checksums"] = data_checksums(only.root)
+        summary["tiles"] = {
+            "length": dm.cfg.eval_len,
+            "val": int(only.tiles["val"].size),
+            "test": int(only.tiles["test"].size),
+        }
+    summary.update(run)
+    summary["genomes"] = _genomes(dm, baselines, run)
+    summary["homolog_guard"] = dm.guard_report
+    summary["baselines"] = {k: v for k, v in baselines.items() if k != "genomes"}
     test_bpb = run["test_best_model"].get("test/bits_per_base")
     summary.update(comparisons(baselines, run["best_val_bits_per_base"], test_bpb))
     write_json(out / "summary.json", summary)

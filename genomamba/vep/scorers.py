@@ -222,10 +222,11 @@ def load_scorer(
         seconds = time.perf_counter() - t0
         log.info("two-sided k-mer baseline (k=%d) fitted on both strands of the reference in %.1f s", kmer, seconds)
         return scorer
+    from genomamba.bundled import resolve_checkpoint
     from genomamba.model import load_for_inference
     from genomamba.model.checkpoint import read_meta
 
-    path = Path(checkpoint)
+    path = resolve_checkpoint(checkpoint)  # a directory, or a bundled model name ("default")
     if not path.is_dir():
         raise GenomambaError("checkpoint directory not found", path)
     kind = read_meta(path).get("kind", "lm")

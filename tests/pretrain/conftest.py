@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,38 @@ def fast_overrides(model_yaml: Path) -> list[str]:
         "baselines.one_sided_orders=[0, 2]",
         "baselines.two_sided_orders=[1]",
     ]
+
+
+def _write_fasta(path: Path, records: dict[str, str]) -> Path:
+    with open(path, "w") as fh:
+        for name, seq in records.items():
+            fh.write(f">{name}\n" + "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60)) + "\n")
+    return path
+
+
+def mutate(seq: str, rate: float, rng: np.random.Generator) -> str:
+    """``seq`` with a fraction ``rate`` of its bases substituted (a synthetic close relative)."""
+    arr = np.frombuffer(seq.encode(), dtype=np.uint8).copy()
+    hit = np.flatnonzero(rng.random(arr.size) < rate)
+    arr[hit] = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, hit.size)]
+    return arr.tobytes().decode()
+
+
+@pytest.fixture(scope="session")
+def genome_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Three windows directories of different sizes: ``big`` (48 kb), ``mid`` (24 kb) and ``small`` (12 kb), and
+    ``relative``: ``big`` with 3 % of its bases substituted (same coordinates, so its windows line up with
+    ``big``'s)."""
+    from genomamba.genome.windows import WindowsConfig, build_windows
+
+    root = tmp_path_factory.mktemp("multi_genome")
+    rng = np.random.default_rng(1)
+    seqs = {"big": _genome(rng, 48000), "mid": _genome(rng, 24000), "small": _genome(rng, 12000)}
+    seqs["relative"] = mutate(seqs["big"], 0.03, rng)
+    cfg = WindowsConfig(window_size=2048, min_tail=512, val_frac=0.15, test_frac=0.15)
+    out = {}
+    for name, seq in seqs.items():
+        fasta = _write_fasta(root / f"{name}.fa", {f"{name}_chr": seq})
+        out[name] = root / name
+        build_windows(fasta, out[name], dataclasses.replace(cfg, seed=5) if name == "relative" else cfg)
+    return out

