@@ -115,18 +115,32 @@ def use_prebuilt_splits(npz: Path) -> None:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays.pop("meta")))
 
+    from genomamba.pretrain.sources import GenomeArrays, Source, sampling_probabilities
+
+    def _data_key(cfg: dict) -> str:  # the windows directories travel in data.sources; windows.parquet is hashed
+        return json.dumps({k: v for k, v in cfg.items() if k != "sources"}, sort_keys=True)
+
     class PrebuiltSplits(data.PretrainDataModule):
         def check(self) -> None:
             if self._checked:
                 return
-            if json.dumps(to_dict(self.cfg), sort_keys=True) != json.dumps(meta["data"], sort_keys=True):
+            if _data_key(to_dict(self.cfg)) != _data_key(meta["data"]):
                 raise GenomambaError("data config differs from the one the splits were built with; rerun --prep", npz)
-            if file_digest(self.root / "windows.parquet", "md5") != meta["windows_parquet_md5"]:
+            if len(self.source_configs) != 1:
+                raise GenomambaError("the prebuilt splits hold one genome; pass one windows directory", npz)
+            src = self.source_configs[0]
+            root = Path(src.path)
+            if file_digest(root / "windows.parquet", "md5") != meta["windows_parquet_md5"]:
                 raise GenomambaError("windows.parquet changed since the splits were built; rerun --prep", npz)
-            self.splits = {s: arrays[f"split_{s}"] for s in SPLITS}
-            self.tiles = {s: arrays[f"tiles_{s}"] for s in ("val", "test")}
+            genome = Source.__new__(Source)  # the attributes Source.__init__ would read from windows.parquet
+            genome.name, genome.weight, genome.root, genome.dropped_windows = src.name, src.weight, root, 0
+            genome.splits = {s: arrays[f"split_{s}"] for s in SPLITS}
+            genome.tiles = {s: arrays[f"tiles_{s}"] for s in ("val", "test")}
             # the k-mer baselines read tokens through windows_dir; the model's loaders open the memmaps themselves
-            self.windows_dir = SimpleNamespace(tokens=np.memmap(self.root / "tokens.u8", dtype=np.uint8, mode="r"))
+            genome.windows_dir = SimpleNamespace(tokens=np.memmap(root / "tokens.u8", dtype=np.uint8, mode="r"))
+            self.sources, self.guard_report = [genome], None
+            self.probs = sampling_probabilities(self.sources, self.cfg.temperature)
+            self.arrays = GenomeArrays([root])
             self._checked = True
 
     data.PretrainDataModule = PrebuiltSplits
