@@ -60,11 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # before torch loads (argument types may load it): OpenMP threads that wait sleep instead of spinning, so a busy
+    # machine cannot turn two threads into a collapse (genomamba/threads.py)
+    prepare_process(reuse_memory=False)
     parser = build_parser()
     args = parser.parse_args(argv)
-    # before torch loads: OpenMP threads that wait sleep instead of spinning, so a busy machine cannot turn two
-    # threads into a collapse (genomamba/threads.py)
-    prepare_process(reuse_memory=False)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
