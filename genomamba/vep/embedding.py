@@ -13,46 +13,29 @@ Indels, MNVs and other non-SNV alleles are flagged ``SNV_ONLY_SCORE`` and left u
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from genomamba.alphabet import reverse_complement
 from genomamba.vep.config import ScoreVcfConfig
 from genomamba.vep.plan import Planner, SnvJob, set_scores
 from genomamba.vep.refcheck import Variant
+from genomamba.vep.scorers import ModelScorer
 from genomamba.vep.writers import AlleleResult
 
 
-class EmbeddingScorer:
+class EmbeddingScorer(ModelScorer):
     """A pretrained LM as a source of per-position hidden states (one strand, the final-norm output)."""
-
-    def __init__(self, model, batch_size: int, device: str = "cpu", checkpoint: Path | None = None):
-        self.device = device
-        self.model = model.to(device).eval()
-        self.fusion = model.config.fusion
-        self.rc_equivariant = model.config.rc_symmetric_inference
-        self.batch_size = max(1, int(batch_size))
-        self.checkpoint = checkpoint
-        self.n_forward = 0
-        self.n_sequences = 0
 
     def features_at(self, windows: list[np.ndarray], offsets: list[np.ndarray]) -> list[np.ndarray]:
         """uint8 windows (L_i,) and offsets (k_i,) into them -> float32 hidden states (k_i, C) at those offsets."""
         import torch
 
         from genomamba.infer.features import token_features
-        from genomamba.model.batching import length_batches, pad_batch
 
-        out: list[np.ndarray | None] = [None] * len(windows)
-        with torch.inference_mode():
-            for idx in length_batches(windows, self.batch_size):
-                h = token_features(self.model, pad_batch([windows[i] for i in idx]).to(self.device))
-                for row, i in enumerate(idx):
-                    out[i] = h[row, torch.as_tensor(offsets[i], dtype=torch.long)].float().cpu().numpy()
-                self.n_forward += 1
-                self.n_sequences += len(idx)
-        return out  # type: ignore[return-value]
+        def take(h, row, i):
+            return h[row, torch.as_tensor(offsets[i], dtype=torch.long)].float().cpu().numpy()
+
+        return self.batched(windows, lambda ids: token_features(self.model, ids), take)
 
     def describe(self) -> dict[str, str]:
         from genomamba.vep.scorers import _checkpoint_provenance

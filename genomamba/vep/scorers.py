@@ -75,21 +75,29 @@ class ModelScorer:
         self.n_sequences = 0
 
     def log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        from genomamba.model import nucleotide_log_probs
+
+        def forward(ids):  # (B, width) -> (B, width, 4)
+            return nucleotide_log_probs(self.model, ids).float().cpu().numpy()
+
+        return self.batched(windows, forward, lambda lp, row, i: lp[row, : len(windows[i])])
+
+    def batched(self, windows: list[np.ndarray], forward, take) -> list:
+        """Run ``forward`` on length-sorted, padded batches of ``windows`` (similar lengths share a batch) on the
+        device; ``take(result, row, i)`` picks window ``i``'s part from row ``row`` of a batch's result."""
         import torch
 
-        from genomamba.model import nucleotide_log_probs
         from genomamba.model.batching import length_batches, pad_batch
 
-        out: list[np.ndarray | None] = [None] * len(windows)
+        out: list = [None] * len(windows)
         with torch.inference_mode():
-            for idx in length_batches(windows, self.batch_size):  # similar lengths share a batch
-                ids = pad_batch([windows[i] for i in idx]).to(self.device)
-                lp = nucleotide_log_probs(self.model, ids).float().cpu().numpy()  # (B, width, 4)
+            for idx in length_batches(windows, self.batch_size):
+                result = forward(pad_batch([windows[i] for i in idx]).to(self.device))
                 for row, i in enumerate(idx):
-                    out[i] = lp[row, : len(windows[i])]
+                    out[i] = take(result, row, i)
                 self.n_forward += 1
                 self.n_sequences += len(idx)
-        return out  # type: ignore[return-value]
+        return out
 
     def describe(self) -> dict[str, str]:
         c = self.model.config
