@@ -161,6 +161,13 @@ def contrast_aurocs(chrom, csq, score, n_boot: int = 1000, seed: int = 0) -> dic
     return out
 
 
+def fresher(path: Path, inputs: list[Path]) -> bool:
+    """Whether ``path`` exists and was written after every existing input (a result that can be reused)."""
+    if not path.is_file():
+        return False
+    return all(path.stat().st_mtime > p.stat().st_mtime for p in map(Path, inputs) if p.exists())
+
+
 def evaluate_snvs(
     checkpoint: Path,
     genomes: list[str],
@@ -181,11 +188,15 @@ def evaluate_snvs(
         if per_class:
             vcf = subsample_vcf(vcf, work / "snvs" / f"{genome}.{per_class}.vcf", per_class)
         common = ["-q", "score-vcf", "--vcf", vcf, "--fasta", genome, "--keep-info", "LABEL,CSQ", "--no-progress"]
-        model_tsv, kmer_tsv = work / "snvs" / f"{genome}.model.tsv", work / "snvs" / f"{genome}.kmer.tsv"
+        model_tsv = work / "snvs" / f"{genome}.model.c{context}.tsv"  # context in the name: reuse is per context
+        kmer_tsv = work / "snvs" / f"{genome}.kmer.tsv"
         model_tsv.parent.mkdir(parents=True, exist_ok=True)
-        run.genomamba(*common, "--checkpoint", checkpoint, "--context", str(context), "--threads", str(threads),
-                      "--device", device, "--out", model_tsv)  # fmt: skip
-        run.genomamba(*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
+        weights = Path(checkpoint) / "model.safetensors"
+        if not fresher(model_tsv, [vcf, weights]):  # scores of this checkpoint and VCF are reused
+            run.genomamba(*common, "--checkpoint", checkpoint, "--context", str(context), "--threads", str(threads),
+                          "--device", device, "--out", model_tsv)  # fmt: skip
+        if not fresher(kmer_tsv, [vcf]):
+            run.genomamba(*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
         model, kmer = read_scores(model_tsv), read_scores(kmer_tsv)
         m = contrast_aurocs(model["chrom"], model["csq"], model["score"], n_boot)
         k = contrast_aurocs(kmer["chrom"], kmer["csq"], kmer["score"], n_boot)

@@ -44,6 +44,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--snvs-per-class", type=int, help="score only the first N dev SNVs of each class")
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--table", action="store_true", help="print the README table of --out and exit")
+    ap.add_argument("--add-run", type=Path, action="append", default=[], metavar="DIR",
+                    help="a finished `genomamba pretrain` output of the same recipe (e.g. the default model's "
+                    "results/default_model/pretrain) to include as one more budget")  # fmt: skip
+    ap.add_argument("--train-only", action="store_true",
+                    help="train the --tokens budgets and stop (two 1-thread invocations can train side by side; "
+                    "a later full invocation reuses them)")  # fmt: skip
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pretraining config overrides")
     args = ap.parse_args(argv)
     args.work = args.work or ROOT / ("results/scaling_smoke" if args.smoke else "results/scaling")
@@ -52,13 +58,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.tokens = args.tokens or list(SMOKE_TOKENS)
         args.snvs_per_class = args.snvs_per_class or 8
         args.bootstrap = min(args.bootstrap, 50)
-    if not args.table and (not args.tokens or len(args.tokens) < 3):
-        ap.error("--tokens needs at least 3 budgets for a curve")
+    n_budgets = len(args.tokens or []) + len(args.add_run)
+    if not args.table and not args.train_only and n_budgets < 3:
+        ap.error("--tokens and --add-run need at least 3 budgets together for a curve")
+    if args.train_only and not args.tokens:
+        ap.error("--train-only needs --tokens")
     return args
 
 
-def run_budget(args, tokens: float, overrides: list[str], run: Runner) -> dict:
-    """Pretrain one budget (reused when its summary exists) and score it."""
+def train_budget(args, tokens: float, overrides: list[str], run: Runner) -> Path:
+    """Pretrain one budget (reused when its summary exists, resumed when interrupted); its output folder."""
     from genomamba.pretrain.config import load_pretrain_config
 
     cfg, _ = load_pretrain_config(args.config, overrides)
@@ -72,12 +81,23 @@ def run_budget(args, tokens: float, overrides: list[str], run: Runner) -> dict:
         resume = ["--resume"] if (out / "lightning" / "last.ckpt").is_file() else []
         run.genomamba("pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *resume, *overrides,
                       *settings)  # fmt: skip
+    return out
+
+
+def score_run(args, out: Path, overrides: list[str], run: Runner) -> dict:
+    """Bits/base and dev-SNV AUROCs of a finished pretraining output folder."""
+    from genomamba.pretrain.config import load_pretrain_config
+
+    cfg, _ = load_pretrain_config(args.config, overrides)
+    if not (out / "summary.json").is_file():
+        raise SystemExit(f"{out}: no summary.json (not a finished pretraining run)")
     summary = json.loads((out / "summary.json").read_text())
     focal = [s.name for s in cfg.data.sources]
     vep = evaluate_snvs(out / "best", focal, out, run, cfg.data.seq_len, 4 if args.gpu else 1,
                         "cuda" if args.gpu else "cpu", args.snvs_per_class, args.bootstrap)  # fmt: skip
     seen = summary["steps"] * summary["tokens_per_step"]
     return {
+        "run": str(out),
         "tokens": seen,
         "steps": summary["steps"],
         "fit_seconds": round(summary["fit_seconds"], 1),
@@ -101,7 +121,8 @@ def trend(runs: list[dict], gpu_tps: float | None) -> dict:
                 continue
             x, y = np.log10([t for t, _ in pts]), np.array([a for _, a in pts])
             b, a = np.polyfit(x, y, 1)
-            need = 10 ** ((goal - a) / b) if b > 0 else None
+            decades = (goal - a) / b if b > 1e-6 else math.inf  # flat (or round-off) slope: never reached
+            need = 10**decades if decades < 30 else None  # beyond 1e30 tokens is "not on this trend"
             out[f"{genome}/{contrast}"] = {
                 "slope_per_decade": round(float(b), 4),
                 "target": goal,
@@ -188,7 +209,13 @@ def main(argv=None) -> int:
     cfg, _ = load_pretrain_config(args.config, overrides)
     run = Runner()
     build_windows([{"name": s.name, "path": s.path} for s in cfg.data.sources], run)
-    runs = [run_budget(args, t, overrides, run) for t in sorted(args.tokens)]
+    trained = [train_budget(args, t, overrides, run) for t in sorted(args.tokens or [])]
+    if args.train_only:
+        print(f"trained {len(trained)} budget(s) in {args.work}", file=sys.stderr)
+        return 0
+    runs = sorted(
+        (score_run(args, out, overrides, run) for out in [*trained, *args.add_run]), key=lambda r: r["tokens"]
+    )
     m = machine(cfg.trainer.threads)
     result = {
         "what": "the same recipe at several token budgets: per-genome test bits/base minus the best two-sided k-mer "

@@ -1,0 +1,60 @@
+"""benchmarks/scaling.py: budgets from --tokens and finished runs (--add-run), train-only mode, the log-linear trend,
+and reuse of dev-SNV scores only when they are newer than the checkpoint and the VCF."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import recipe  # noqa: E402
+import scaling  # noqa: E402
+
+
+def test_a_curve_needs_three_budgets_counting_added_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        scaling.parse_args(["--tokens", "1e6", "2e6"])
+    assert "at least 3 budgets" in capsys.readouterr().err
+    args = scaling.parse_args(["--tokens", "1e6", "2e6", "--add-run", str(tmp_path)])
+    assert args.add_run == [tmp_path]
+    assert scaling.parse_args(["--train-only", "--tokens", "1e6"]).train_only
+    with pytest.raises(SystemExit):
+        scaling.parse_args(["--train-only"])
+
+
+def test_score_run_refuses_an_unfinished_run(tmp_path):
+    args = scaling.parse_args(["--tokens", "1e6", "2e6", "3e6"])
+    with pytest.raises(SystemExit, match="not a finished pretraining run"):
+        scaling.score_run(args, tmp_path, [], recipe.Runner())
+
+
+def test_trend_finds_where_a_rising_auroc_meets_its_target():
+    def run(tokens, auroc):
+        row = {"model": auroc}
+        return {"tokens": tokens, "tokens_per_s": 1000.0, "accelerator": "cpu",
+                "vep_auroc": {"g": {"contrasts": {c: row for c in scaling.TARGETS}}}}  # fmt: skip
+
+    out = scaling.trend([run(1e6, 0.55), run(1e7, 0.60), run(1e8, 0.65)], None)
+    stop = out["g/stop_gained_vs_synonymous"]
+    assert stop["slope_per_decade"] == pytest.approx(0.05)
+    expected = 10 ** ((stop["target"] - 0.25) / 0.05)  # intercept 0.55 - 6 x 0.05
+    assert stop["tokens_to_target"] == pytest.approx(expected, rel=1e-2)
+    assert stop["cpu_hours"] == pytest.approx(expected / 1000 / 3600, rel=1e-2)
+    flat = scaling.trend([run(1e6, 0.6), run(1e7, 0.6)], None)["g/stop_gained_vs_synonymous"]
+    assert flat["tokens_to_target"] is None
+
+
+def test_fresher_reuses_only_newer_results(tmp_path):
+    inp, out = tmp_path / "in.vcf", tmp_path / "out.tsv"
+    inp.write_text("x")
+    assert not recipe.fresher(out, [inp])
+    out.write_text("y")
+    os.utime(inp, (1_000, 1_000))
+    assert recipe.fresher(out, [inp, tmp_path / "absent"])
+    os.utime(inp, (out.stat().st_mtime + 10,) * 2)
+    assert not recipe.fresher(out, [inp])
