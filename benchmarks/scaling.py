@@ -22,6 +22,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 
 import numpy as np  # noqa: E402
 from default_model import CONFIG, recipe_overrides  # noqa: E402
@@ -47,6 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--add-run", type=Path, action="append", default=[], metavar="DIR",
                     help="a finished `genomamba pretrain` output of the same recipe (e.g. the default model's "
                     "results/default_model/pretrain) to include as one more budget")  # fmt: skip
+    ap.add_argument("--note", default="", help="how the runs were made (load, side-by-side jobs), kept in the JSON")
     ap.add_argument("--train-only", action="store_true",
                     help="train the --tokens budgets and stop (two 1-thread invocations can train side by side; "
                     "a later full invocation reuses them)")  # fmt: skip
@@ -224,6 +226,8 @@ def main(argv=None) -> int:
         "overrides": overrides,
         "machine": m,
         "machine_text": m["gpu"] or f"{m['cpu']}, {cfg.trainer.threads} thread(s)",
+        "note": args.note,
+        "load_average": list(os.getloadavg()),
         "runs": runs,
         "trend": trend(runs, args.gpu_tokens_per_s),
         "commands": run.commands,
