@@ -169,6 +169,7 @@ def markdown(card: dict) -> str:
             )
     if not card["vep_auroc"]:
         lines.append("| (not evaluated) | | | | | |")
+    lines += ["", *use_and_limits(card)]
     lines += ["", "Targets (issue 14):", ""]
     lines += [
         f"- {'met' if ok else 'not met' if ok is False else 'not measured'}: {k}" for k, ok in card["targets"].items()
@@ -176,6 +177,37 @@ def markdown(card: dict) -> str:
     lines += ["", f"Made by `{card['command']}` ({card['invocation']}); the steps it ran:", "", "```"]
     lines += [*card["commands"], "```", "", "Data checksums, the full config and the budget plan: model_card.json."]
     return "\n".join(lines) + "\n"
+
+
+def use_and_limits(card: dict) -> list[str]:
+    """How to run the model, what it was trained and checked on, and what it was not checked on (from the card)."""
+    seq_len = card["pretrain_config"]["data"]["seq_len"]
+    focal = [n for n, g in card["genomes"].items() if g.get("role") == "focal"] or list(card["genomes"])
+    verdicts = card["targets"]
+    missed = [k for k, ok in verdicts.items() if ok is False]
+    lines = [
+        "## Use",
+        "",
+        "```bash",
+        "genomamba score-vcf --checkpoint default --vcf calls.vcf.gz --fasta genome.fa --out scores.tsv",
+        "genomamba embed --checkpoint default --intervals regions.bed --fasta genome.fa --out emb.parquet",
+        "genomamba finetune --pretrained default --data table.csv --out my_model",
+        "```",
+        "",
+        'Python: `GenomambaModel.from_pretrained("default")`. `genomamba models` prints this card.',
+        "",
+        "## Intended use and limits",
+        "",
+        f"- Trained on {len(card['genomes'])} genomes: {', '.join(card['genomes'])}; scored on the focal ones "
+        f"({', '.join(focal)}). Other clades (mammals included) were not evaluated.",
+        f"- Trained on {seq_len:,}-bp crops. Longer inputs run in linear time but their quality was only checked at "
+        "the contexts in the tables above.",
+        "- A small model for a CPU budget: a starting point for fine-tuning and a zero-shot variant score to report "
+        "beside the k-mer LLR, not a clinical or agronomic predictor.",
+    ]
+    if missed:
+        lines.append(f"- Not met by this model: {'; '.join(missed)}. The scaling curve says what more compute buys.")
+    return lines
 
 
 def write_card(card: dict, folder: Path) -> None:
