@@ -76,6 +76,7 @@ rule vep_evaluate:
         name="genomamba_default" if config["model"] == "default" else "genomamba",
         label=lambda wc: section("vep")["label_field"],
         group=lambda wc: section("vep")["group_field"],
+        contrasts=lambda wc: " ".join(f"--contrast {shlex.quote(c)}" for c in section("vep")["contrasts"]),
     log:
         f"{RESULTS}/logs/vep_evaluate/{{genome}}.{{vcf}}.log",
     benchmark:
@@ -88,4 +89,4 @@ rule vep_evaluate:
         "envs/genomamba.yaml"
     shell:
         "{params.cli} evaluate-vep --scores {params.name}={input.model} --scores kmer4={input.baseline} "
-        "--label-field {params.label} --group-field {params.group} --out {params.out} > {log} 2>&1"
+        "--label-field {params.label} --group-field {params.group} {params.contrasts} --out {params.out} > {log} 2>&1"
