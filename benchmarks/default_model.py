@@ -83,6 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--skip-vep", action="store_true", help="no dev-SNV evaluation (the card says so)")
     ap.add_argument("--fresh", action="store_true", help="discard a previous probe and run in WORK")
     ap.add_argument("--prepare-only", action="store_true", help="windows and k-mer baselines only (CPU side)")
+    ap.add_argument("--note", default="", help="how the run was made (load, jobs beside it), kept in the card")
     ap.add_argument("--no-ship", action="store_true", help="write the card but do not copy into the package")
     ap.add_argument("--ship-to", type=Path, help=f"bundled model folder (default {SHIP_TO.relative_to(ROOT)})")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pretraining config overrides")
@@ -173,7 +174,10 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
     out, plan_path = args.work / "pretrain", args.work / "plan.json"
     if (out / "summary.json").is_file():
         print(f"reusing the finished run in {out} (--fresh to retrain)", file=sys.stderr)
-        return json.loads((out / "summary.json").read_text()), json.loads(plan_path.read_text())
+        plan = json.loads(plan_path.read_text())
+        step = ("pretrain", "--config", args.config, "--out", out, "--no-progress-bar")
+        run.reused(*step, *overrides, *plan["settings"])
+        return json.loads((out / "summary.json").read_text()), plan
     resume = (out / "lightning" / "last.ckpt").is_file()
     if resume:
         plan = json.loads(plan_path.read_text())
@@ -272,10 +276,11 @@ def main(argv=None) -> int:
         peer=peer,
         plan=plan,
         machine=machine(cfg.trainer.threads),
-        command="make model" + (" MODEL_ARGS='" + " ".join(sys.argv[1:]) + "'" if sys.argv[1:] else ""),
+        command="make model" + (f' MODEL_ARGS="{shlex.join(sys.argv[1:])}"' if sys.argv[1:] else ""),
         invocation=shlex.join([sys.executable, *sys.argv]),
         commands=run.commands,
         chain_seconds=time.time() - t0,
+        note=args.note,
     )
     card_dir = args.work / "card"
     write_card(card, card_dir)

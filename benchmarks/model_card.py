@@ -57,7 +57,7 @@ def targets(bpb: dict, vep: dict, peer: dict | None) -> dict:
 
 def make_card(*, cfg, model_cfg, parameters: int, summary: dict, genomes: dict, vep: dict, peer: dict | None,
               plan: dict, machine: dict, command: str, invocation: str, commands: list[str],
-              chain_seconds: float) -> dict:  # fmt: skip
+              chain_seconds: float, note: str = "") -> dict:  # fmt: skip
     """The card's JSON: what was trained, on what, how long, and how well."""
     from genomamba import __version__
     from genomamba.config import to_dict
@@ -89,6 +89,8 @@ def make_card(*, cfg, model_cfg, parameters: int, summary: dict, genomes: dict, 
             "machine_details": machine,
             "accelerator": summary["accelerator"],
             "precision": summary["precision"],
+            "cpu_projections": "bf16" if summary["accelerator"] == "cpu" and model_cfg.cpu_bf16 else None,
+            "note": note,
             "budget_plan": plan,
             "best_val_bits_per_base": summary["best_val_bits_per_base"],
         },
@@ -145,7 +147,13 @@ def markdown(card: dict) -> str:
         f" made {card['created']}.",
         "",
         f"Training: {t['tokens_seen']:,} tokens in {t['steps']:,} steps, {t['wall_seconds'] / 60:.1f} min "
-        f"({t['fit_seconds'] / 60:.1f} min in the training loop) on {t['machine']}, {t['precision']} precision.",
+        f"({t['fit_seconds'] / 60:.1f} min in the training loop) on {t['machine']}, {t['precision']} precision"
+        + (
+            f" (bf16 CPU projections, `cpu_autocast: {card['model']['cpu_autocast']}`)."
+            if t.get("cpu_projections")
+            else "."
+        )
+        + (f" {t['note']}" if t.get("note") else ""),
         f"Hold-out: {card['holdout_policy']}.",
         "",
         "| genome | role | source | p(sample) | train bases | test bits/base | best two-sided k-mer | model - k-mer |",
@@ -169,6 +177,15 @@ def markdown(card: dict) -> str:
             )
     if not card["vep_auroc"]:
         lines.append("| (not evaluated) | | | | | |")
+    peer = card.get("peer") or {}
+    if peer.get("status") == "ok":
+        lines += [
+            "",
+            f"GPN peer (benchmarks/peers/gpn_train.py): {peer.get('peer')}, gpn {peer.get('gpn_version')}, "
+            f"{peer.get('parameters', 0):,} parameters, {peer.get('tokens_seen', 0):,} tokens in "
+            f"{peer.get('fit_seconds', 0) / 60:.1f} min on the same windows, sampling and machine, scored with its "
+            "masked LLR (both strands).",
+        ]
     lines += ["", *use_and_limits(card)]
     lines += ["", "Targets (issue 14):", ""]
     lines += [

@@ -41,6 +41,11 @@ class Runner:
     def genomamba(self, *args: str) -> str:
         return self.run([sys.executable, "-m", "genomamba", *args])
 
+    def reused(self, *args: str) -> None:
+        """Log a ``genomamba`` step whose output an earlier invocation made and this one reuses (the card lists the
+        whole chain, marked)."""
+        self.commands.append(shlex.join([sys.executable, "-m", "genomamba", *map(str, args)]) + "  # reused")
+
     def run(self, cmd: list[str]) -> str:
         cmd = [str(c) for c in cmd]
         self.commands.append(shlex.join(cmd))
@@ -96,8 +101,8 @@ def build_windows(sources: list[dict], run: Runner) -> dict:
         if known is None:
             raise SystemExit(f"source {name!r} is not a `genomamba genomes` name: rename it or build its windows")
         fasta, _ = resolve_genome(name)  # a missing package fails here with its install hint
-        if not (path / "qc.json").is_file():
-            run.genomamba("-q", "windows", "--fasta", name, "--out", path, *window_args(name, name in GENOMES))
+        step = ("-q", "windows", "--fasta", name, "--out", path, *window_args(name, name in GENOMES))
+        run.reused(*step) if (path / "qc.json").is_file() else run.genomamba(*step)
         try:
             pkg = f"{known.package} {version(known.package)}" if known.package else "bundled with genomamba"
         except PackageNotFoundError:
@@ -192,11 +197,12 @@ def evaluate_snvs(
         kmer_tsv = work / "snvs" / f"{genome}.kmer.tsv"
         model_tsv.parent.mkdir(parents=True, exist_ok=True)
         weights = Path(checkpoint) / "model.safetensors"
-        if not fresher(model_tsv, [vcf, weights]):  # scores of this checkpoint and VCF are reused
-            run.genomamba(*common, "--checkpoint", checkpoint, "--context", str(context), "--threads", str(threads),
-                          "--device", device, "--out", model_tsv)  # fmt: skip
-        if not fresher(kmer_tsv, [vcf]):
-            run.genomamba(*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
+        model_step = (*common, "--checkpoint", checkpoint, "--context", str(context), "--threads", str(threads),
+                      "--device", device, "--out", model_tsv)  # fmt: skip
+        kmer_step = (*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
+        # scores newer than this checkpoint and VCF are reused
+        run.reused(*model_step) if fresher(model_tsv, [vcf, weights]) else run.genomamba(*model_step)
+        run.reused(*kmer_step) if fresher(kmer_tsv, [vcf]) else run.genomamba(*kmer_step)
         model, kmer = read_scores(model_tsv), read_scores(kmer_tsv)
         m = contrast_aurocs(model["chrom"], model["csq"], model["score"], n_boot)
         k = contrast_aurocs(kmer["chrom"], kmer["csq"], kmer["score"], n_boot)

@@ -79,10 +79,12 @@ def train_budget(args, tokens: float, overrides: list[str], run: Runner) -> Path
     every = max(1, steps // 4)
     settings = [f"trainer.max_steps={steps}", f"trainer.val_every_steps={every}",
                 f"trainer.ckpt_every_steps={min(every, 500)}", "trainer.max_time_minutes=null"]  # fmt: skip
-    if not (out / "summary.json").is_file():
+    step = ("pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *overrides, *settings)
+    if (out / "summary.json").is_file():
+        run.reused(*step)
+    else:
         resume = ["--resume"] if (out / "lightning" / "last.ckpt").is_file() else []
-        run.genomamba("pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *resume, *overrides,
-                      *settings)  # fmt: skip
+        run.genomamba(*step, *resume)
     return out
 
 
