@@ -196,7 +196,7 @@ def table(result: dict) -> str:
     for key, t in result.get("trend", {}).items():
         where = "not on this trend (flat or falling)"
         if t["tokens_to_target"] is not None:
-            hours, minutes = _f(t["cpu_hours"], "{}"), _f(t["gpu_minutes"], "{}")
+            hours, minutes = _f(t["cpu_hours"], "{:.3g}"), _f(t["gpu_minutes"], "{:.3g}")
             where = f"{t['tokens_to_target']:.3g} tokens = {hours} CPU h / {minutes} GPU min"
         lines.append(f"- {key} >= {t['target']}: {where}")
     return "\n".join(lines)
