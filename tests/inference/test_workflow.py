@@ -1,5 +1,6 @@
-"""The opt-in inference rules: absent by default, planned (tracks + figure, embeddings) when enabled, config checked
-by the schema, GPUs requested only when the inference device may use one, and a real tiny run (slow)."""
+"""The inference rules: on in the demo config, absent when disabled, planned (tracks + figure, embeddings) when
+enabled, config checked by the schema, GPUs requested only when the inference device may use one, and a real tiny run
+(slow)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ def _config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_off_by_default(tmp_path):
-    r = smk("-n", "--cores", "1", cwd=tmp_path)
+def test_on_in_the_demo_and_off_when_disabled(tmp_path):
+    r = smk("-n", "--cores", "1", cwd=tmp_path)  # configs/config.yaml: the demo draws the tracks
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "inference_tracks" in r.stdout + r.stderr
+    off = _config(tmp_path, "inference: {enabled: false}\n")
+    r = smk("-n", "--cores", "1", "--configfile", str(off), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "inference_" not in r.stdout + r.stderr
 
