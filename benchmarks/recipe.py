@@ -46,6 +46,13 @@ class Runner:
         whole chain, marked)."""
         self.commands.append(shlex.join([sys.executable, "-m", "genomamba", *map(str, args)]) + "  # reused")
 
+    def genomamba_unless(self, done: bool, *args: str) -> None:
+        """Run a ``genomamba`` step, or only log it as reused when its output is already ``done``."""
+        if done:
+            self.reused(*args)
+        else:
+            self.genomamba(*args)
+
     def run(self, cmd: list[str]) -> str:
         cmd = [str(c) for c in cmd]
         self.commands.append(shlex.join(cmd))
@@ -102,7 +109,7 @@ def build_windows(sources: list[dict], run: Runner) -> dict:
             raise SystemExit(f"source {name!r} is not a `genomamba genomes` name: rename it or build its windows")
         fasta, _ = resolve_genome(name)  # a missing package fails here with its install hint
         step = ("-q", "windows", "--fasta", name, "--out", path, *window_args(name, name in GENOMES))
-        run.reused(*step) if (path / "qc.json").is_file() else run.genomamba(*step)
+        run.genomamba_unless((path / "qc.json").is_file(), *step)
         try:
             pkg = f"{known.package} {version(known.package)}" if known.package else "bundled with genomamba"
         except PackageNotFoundError:
@@ -201,8 +208,8 @@ def evaluate_snvs(
                       "--device", device, "--out", model_tsv)  # fmt: skip
         kmer_step = (*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
         # scores newer than this checkpoint and VCF are reused
-        run.reused(*model_step) if fresher(model_tsv, [vcf, weights]) else run.genomamba(*model_step)
-        run.reused(*kmer_step) if fresher(kmer_tsv, [vcf]) else run.genomamba(*kmer_step)
+        run.genomamba_unless(fresher(model_tsv, [vcf, weights]), *model_step)
+        run.genomamba_unless(fresher(kmer_tsv, [vcf]), *kmer_step)
         model, kmer = read_scores(model_tsv), read_scores(kmer_tsv)
         m = contrast_aurocs(model["chrom"], model["csq"], model["score"], n_boot)
         k = contrast_aurocs(kmer["chrom"], kmer["csq"], kmer["score"], n_boot)

@@ -80,11 +80,9 @@ def train_budget(args, tokens: float, overrides: list[str], run: Runner) -> Path
     settings = [f"trainer.max_steps={steps}", f"trainer.val_every_steps={every}",
                 f"trainer.ckpt_every_steps={min(every, 500)}", "trainer.max_time_minutes=null"]  # fmt: skip
     step = ("pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *overrides, *settings)
-    if (out / "summary.json").is_file():
-        run.reused(*step)
-    else:
-        resume = ["--resume"] if (out / "lightning" / "last.ckpt").is_file() else []
-        run.genomamba(*step, *resume)
+    done = (out / "summary.json").is_file()
+    resume = ["--resume"] if not done and (out / "lightning" / "last.ckpt").is_file() else []
+    run.genomamba_unless(done, *step, *resume)
     return out
 
 
