@@ -33,7 +33,16 @@ import shlex  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 
-from recipe import ROOT, Runner, build_windows, evaluate_snvs, machine, write_json  # noqa: E402
+from recipe import (  # noqa: E402
+    ROOT,
+    Runner,
+    build_windows,
+    evaluate_snvs,
+    fit_steps,
+    machine,
+    time_steps,
+    write_json,
+)
 
 CONFIG = ROOT / "configs" / "pretrain" / "default_model.yaml"
 SHIP_TO = ROOT / "genomamba" / "resources" / "models" / "default"
@@ -64,7 +73,6 @@ SMOKE_OVERRIDES = [
     "baselines.one_sided_orders=[0, 2]",
     "baselines.two_sided_orders=[1, 2]",
 ]
-N_EVALS = 5  # validations during the real run (plus the final validation and the test)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -122,27 +130,7 @@ def budget_minutes(args, cfg) -> float | None:
 
 def probe(args, overrides: list[str], run: Runner) -> dict:
     """Seconds per optimizer step and per evaluation pass, from a short run of the same recipe."""
-    out = args.work / "probe"
-    shutil.rmtree(out, ignore_errors=True)
-    settings = [f"trainer.max_steps={args.probe_steps}", "trainer.val_every_steps=1000000000",
-                "trainer.ckpt_every_steps=1000000000", "trainer.max_time_minutes=null",
-                "baselines.enabled=false"]  # fmt: skip
-    run.genomamba("-q", "pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *overrides, *settings)
-    s = json.loads((out / "summary.json").read_text())
-    guard_s = float((s.get("homolog_guard") or {}).get("seconds", 0.0))
-    return {
-        "steps": s["steps"],
-        "step_seconds": s["fit_seconds"] / max(s["steps"], 1),
-        "eval_seconds": max(0.0, (s["wall_seconds"] - s["fit_seconds"] - guard_s) / 2),  # final validate + test
-        "guard_seconds": guard_s,
-    }
-
-
-def fit_steps(budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EVALS) -> tuple[int, int]:
-    """(max_steps, val_every_steps) whose steps plus ``n_evals`` + 2 evaluations take about 95 % of ``budget_s``."""
-    steps = int((0.95 * budget_s - (n_evals + 2) * eval_s) / max(step_s, 1e-9))
-    steps = max(steps, n_evals)
-    return steps, max(1, steps // n_evals)
+    return time_steps(args.config, args.work / "probe", overrides, run, args.probe_steps)
 
 
 def prepare(args, cfg, model_cfg, run: Runner) -> dict:

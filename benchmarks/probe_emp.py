@@ -113,15 +113,17 @@ def main() -> int:
         "rows": [],
         "commands": commands,
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for mark in marks:
+        for i, mark in enumerate(marks):
             row = probe_mark(mark, args, Path(tmp), commands)
             result["rows"].append(row)
+            result["complete"] = i + 1 == len(marks)  # written after every mark: a long run keeps what it measured
+            result["loadavg"] = os.getloadavg()
+            tmp_out = args.out.with_suffix(".json.tmp")
+            tmp_out.write_text(json.dumps(result, indent=1) + "\n")
+            os.replace(tmp_out, args.out)
             print(json.dumps(row), file=sys.stderr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp_out, args.out)
     print("mark\tprobe_auroc\tprobe_mcc\tkmer_auroc\tkmer_mcc\tpublished_auroc")
     for r in result["rows"]:
         cells = [r["probe_auroc"], r["probe_mcc"], r["kmer_auroc"], r["kmer_mcc"], r["published_auroc"]]

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -62,6 +63,34 @@ class Runner:
             raise SystemExit(f"failed ({proc.returncode}): {shlex.join(cmd)}\n{proc.stderr[-3000:]}")
         print(f"  {time.perf_counter() - t0:7.1f} s  {shlex.join(cmd[2:6])} ...", file=sys.stderr)
         return proc.stdout
+
+
+N_EVALS = 5  # validations during a budgeted run (plus the final validation and the test)
+
+
+def time_steps(config, out: Path, overrides: list[str], run: Runner, steps: int = 30) -> dict:
+    """Seconds per optimizer step and per evaluation pass, from a short run (``steps`` steps, no mid-run
+    evaluation, no k-mer baselines) of ``genomamba pretrain --config config`` with the same overrides, in ``out``."""
+    shutil.rmtree(out, ignore_errors=True)
+    settings = [f"trainer.max_steps={steps}", "trainer.val_every_steps=1000000000",
+                "trainer.ckpt_every_steps=1000000000", "trainer.max_time_minutes=null",
+                "baselines.enabled=false"]  # fmt: skip
+    run.genomamba("-q", "pretrain", "--config", config, "--out", out, "--no-progress-bar", *overrides, *settings)
+    s = json.loads((out / "summary.json").read_text())
+    guard_s = float((s.get("homolog_guard") or {}).get("seconds", 0.0))
+    return {
+        "steps": s["steps"],
+        "step_seconds": s["fit_seconds"] / max(s["steps"], 1),
+        "eval_seconds": max(0.0, (s["wall_seconds"] - s["fit_seconds"] - guard_s) / 2),  # final validate + test
+        "guard_seconds": guard_s,
+    }
+
+
+def fit_steps(budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EVALS) -> tuple[int, int]:
+    """(max_steps, val_every_steps) whose steps plus ``n_evals`` + 2 evaluations take about 95 % of ``budget_s``."""
+    steps = int((0.95 * budget_s - (n_evals + 2) * eval_s) / max(step_s, 1e-9))
+    steps = max(steps, n_evals)
+    return steps, max(1, steps // n_evals)
 
 
 def machine(threads: int | None = None) -> dict:

@@ -58,3 +58,28 @@ def test_fresher_reuses_only_newer_results(tmp_path):
     assert recipe.fresher(out, [inp, tmp_path / "absent"])
     os.utime(inp, (out.stat().st_mtime + 10,) * 2)
     assert not recipe.fresher(out, [inp])
+
+
+def _scored(bits: float, stop: float, secs: float = 60.0) -> dict:
+    contrasts = {c: {"model": stop, "kmer": 0.5} for c in scaling.TARGETS}
+    return {"fit_seconds": secs, "bits_per_base": {"g": {"model_minus_kmer": bits}, "h": {}},
+            "vep_auroc": {"g": {"contrasts": contrasts}}}  # fmt: skip
+
+
+def test_levers_parse_and_compare_against_the_baseline(capsys):
+    import levers
+
+    args = levers.parse_args(["--lever", "ctx", "data.seq_len=4096", "--lever", "sm", "data.softmask_weight=1"])
+    assert args.lever == [["ctx", "data.seq_len=4096"], ["sm", "data.softmask_weight=1"]]
+    for bad in (["--lever", "ctx"], ["--lever", "a=b", "c=d"], [], ["--lever", "x", "k=v", "--tokens", "10"]):
+        with pytest.raises(SystemExit):
+            levers.parse_args(bad)
+    capsys.readouterr()
+    diff = levers.compare(_scored(-0.02, 0.60), _scored(-0.05, 0.64))
+    assert diff["bits"] == {"g": pytest.approx(-0.03), "h": None}
+    assert diff["auroc"]["g/stop_gained_vs_synonymous"] == pytest.approx(0.04)
+    result = {"baseline": _scored(-0.02, 0.60), "levers": {"ctx": {"overrides": ["data.seq_len=4096"],
+                                                                   "run": _scored(-0.05, 0.64, 120.0)}}}  # fmt: skip
+    lines = levers.table(result).splitlines()
+    assert lines[2].startswith("| baseline | - | 1.0 | -0.020 | 0.600 |")
+    assert lines[3].startswith("| ctx | `data.seq_len=4096` | 2.0 | -0.050 | 0.640 (+0.040) |")

@@ -1,0 +1,137 @@
+"""Recipe levers of the default model, one at a time, at a fixed token budget: keep a lever only if the dev SNVs say so.
+
+A lever is a name plus config overrides of the default recipe (configs/pretrain/default_model.yaml). Each lever run
+trains the same token budget as a baseline run of the unchanged recipe (by default the scaling curve's 7.5M-token
+run, reused from its folder), and both are scored the same way as the scaling curve (benchmarks/scaling.py):
+per-genome test bits/base against the best two-sided k-mer, and dev-SNV contrast AUROCs with bootstrap CIs. The
+JSON lists each lever's differences from the baseline.
+
+    python benchmarks/levers.py --tokens 7.5e6 --baseline results/scaling/tokens_7500000 \\
+        --lever ctx4096 data.seq_len=4096 --lever softmask1 data.softmask_weight=1.0
+    python benchmarks/levers.py ... --train-only     # train the levers and stop (score later, e.g. on a quiet box)
+    python benchmarks/levers.py --table              # the README table from the JSON
+
+Bits/base of a lever that changes ``data.seq_len`` is measured on tiles of that length (more context per base), so
+its bits/base difference is not like-for-like; the SNV AUROCs use the lever's own context, as a user would.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+from default_model import CONFIG, recipe_overrides  # noqa: E402
+from recipe import ROOT, Runner, build_windows, machine, write_json  # noqa: E402
+from scaling import _f, score_run, train_budget  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "levers.json"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=CONFIG)
+    ap.add_argument("--tokens", type=float, default=7.5e6, help="token budget of every lever run (and the baseline)")
+    ap.add_argument("--baseline", type=Path, help="a finished run of the unchanged recipe at --tokens (else trained)")
+    ap.add_argument("--lever", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                    help="a lever: its name, then its config overrides")  # fmt: skip
+    ap.add_argument("--work", type=Path, default=ROOT / "results" / "levers")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--train-only", action="store_true")
+    ap.add_argument("--table", action="store_true", help="print the README table of --out and exit")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--snvs-per-class", type=int)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    args = ap.parse_args(argv)
+    args.gpu = False  # score_run's device choice: levers are measured on the CPU
+    if not args.table:
+        if not args.lever:
+            ap.error("give at least one --lever NAME KEY=VALUE ...")
+        for lever in args.lever:
+            if len(lever) < 2 or "=" in lever[0] or any("=" not in o for o in lever[1:]):
+                ap.error(f"--lever {' '.join(lever)}: expected NAME KEY=VALUE [KEY=VALUE ...]")
+        if args.tokens < 1e5 or args.tokens > 1e12:
+            ap.error(f"--tokens {args.tokens:g}: expected 1e5 .. 1e12")
+    return args
+
+
+def compare(base: dict, lever: dict) -> dict:
+    """Lever minus baseline: per-genome Δ(bits/base - k-mer) and Δ AUROC per genome and contrast."""
+    out: dict = {"bits": {}, "auroc": {}}
+    for genome, row in lever["bits_per_base"].items():
+        a, b = row.get("model_minus_kmer"), base["bits_per_base"].get(genome, {}).get("model_minus_kmer")
+        out["bits"][genome] = None if a is None or b is None else round(a - b, 4)
+    for genome, scores in lever["vep_auroc"].items():
+        for contrast, row in scores["contrasts"].items():
+            b = base["vep_auroc"][genome]["contrasts"][contrast]["model"]
+            a = row["model"]
+            out["auroc"][f"{genome}/{contrast}"] = None if a is None or b is None else round(a - b, 4)
+    return out
+
+
+def table(result: dict) -> str:
+    """Markdown: baseline, then each lever, with its AUROCs (difference from the baseline in brackets)."""
+    base = result["baseline"]
+    pairs = [(g, c) for g in base["vep_auroc"] for c in base["vep_auroc"][g]["contrasts"] if c != "splice_vs_intron"]
+    head = ["run", "overrides", "train min", "mean Δbits vs k-mer", *(f"{g} {c.split('_vs_')[0]}" for g, c in pairs)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for name, r, overrides in [("baseline", base, ""), *((n, v["run"], " ".join(v["overrides"]))
+                                                           for n, v in result["levers"].items())]:  # fmt: skip
+        deltas = [v.get("model_minus_kmer") for v in r["bits_per_base"].values()]
+        deltas = [d for d in deltas if d is not None]
+        cells = [name, f"`{overrides}`" if overrides else "-", f"{r['fit_seconds'] / 60:.1f}",
+                 _f(sum(deltas) / len(deltas) if deltas else None, "{:+.3f}")]  # fmt: skip
+        for g, c in pairs:
+            a = r["vep_auroc"][g]["contrasts"][c]["model"]
+            b = base["vep_auroc"][g]["contrasts"][c]["model"]
+            cells.append(_f(a) if r is base else f"{_f(a)} ({_f(None if a is None else a - b, '{:+.3f}')})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return 0
+    run = Runner()
+    base_overrides = recipe_overrides(False, False, args.work, [])
+    from genomamba.pretrain.config import load_pretrain_config
+
+    cfg, _ = load_pretrain_config(args.config, base_overrides)
+    build_windows([{"name": s.name, "path": s.path} for s in cfg.data.sources], run)
+    plan = {"baseline": (args.baseline, base_overrides)}
+    if args.baseline is None:
+        plan["baseline"] = (train_budget(argparse.Namespace(**{**vars(args), "work": args.work / "baseline"}),
+                                         args.tokens, base_overrides, run), base_overrides)  # fmt: skip
+    for name, *overrides in args.lever:
+        ns = argparse.Namespace(**{**vars(args), "work": args.work / name})
+        plan[name] = (train_budget(ns, args.tokens, [*base_overrides, *overrides], run), [*base_overrides, *overrides])
+    if args.train_only:
+        return 0
+    scored = {name: score_run(args, out, overrides, run) for name, (out, overrides) in plan.items()}
+    base = scored.pop("baseline")
+    result = {
+        "what": "recipe levers of the default model at a fixed token budget, scored like the scaling curve",
+        "config": str(args.config),
+        "tokens": args.tokens,
+        "machine": machine(),
+        "note": args.note,
+        "baseline": base,
+        "levers": {
+            name: {"overrides": list(args.lever[i][1:]), "run": r, "minus_baseline": compare(base, r)}
+            for i, (name, r) in enumerate(scored.items())
+        },
+        "commands": run.commands,
+    }
+    write_json(args.out, result)
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
