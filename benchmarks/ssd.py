@@ -224,6 +224,20 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+SESSION_KEYS = ("threads", "loadavg_start", "loadavg_end", "note", "created", "skipped_peers")
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``new``'s rows added to ``old``'s (a re-measured point replaces the old row); each invocation's conditions
+    (threads, load, note, interpreter) are kept under ``sessions``; the summary covers every row."""
+    key = lambda r: (r["section"], r["peer"], r["length"], r["mode"])  # noqa: E731
+    fresh = {key(r) for r in new["rows"]}
+    rows = [r for r in old["rows"] if key(r) not in fresh] + new["rows"]
+    sessions = old.get("sessions") or [{k: old.get(k) for k in SESSION_KEYS}]
+    sessions = [*sessions, {**{k: new.get(k) for k in SESSION_KEYS}, "python": sys.executable}]
+    return {**new, "rows": rows, "summary": summarise(rows), "sessions": sessions}
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| section | peer | length | mode | status | tokens/s | peak RSS GiB | params | load1 |",
              "|---|---|---:|---|---|---:|---:|---:|---|"]  # fmt: skip
@@ -253,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="1024 bases, tiny presets, one rep: checks the script")
     ap.add_argument("--note", default="", help="free text for the JSON (what else ran on the machine)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--merge", action="store_true",
+                    help="add to --out: its rows of other points are kept (each row has its own load), the "
+                    "summary covers all, and this invocation's conditions join its 'sessions'")  # fmt: skip
     args = ap.parse_args(argv)
 
     lengths = args.lengths or ((1024,) if args.smoke else LENGTHS)
@@ -304,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarise(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if args.merge and args.out.is_file():
+        doc = merge(json.loads(args.out.read_text()), doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
