@@ -112,6 +112,19 @@ def ism_compare(fasta: Path, checkpoint: Path, bases: int, context: int, tmp: Pa
     return out
 
 
+def merge(old: dict, new: dict) -> dict:
+    """``new`` added to an earlier result: track rows of sizes it did not measure are kept, its ISM (or the old one
+    when it ran none), and every invocation's start time, machine and note under ``sessions``."""
+    sizes = {r["mb"] for r in new["tracks"]}
+    tracks = sorted([r for r in old["tracks"] if r["mb"] not in sizes] + new["tracks"], key=lambda r: r["mb"])
+    keys = ("started", "machine", "note")
+    sessions = old.get("sessions") or [{k: old.get(k) for k in keys}]
+    merged = {**new, "tracks": tracks, "sessions": [*sessions, {k: new.get(k) for k in keys}]}
+    if "ism" not in new and "ism" in old:
+        merged["ism"] = old["ism"]
+    return merged
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes-mb", default="1,5,10,25,50", help="synthetic chromosome sizes in Mb")
@@ -122,6 +135,10 @@ def main() -> int:
     ap.add_argument("--ism-bases", type=int, default=1000, help="positions mutated (0 = skip the ISM part)")
     ap.add_argument("--ism-context", type=int, default=4096)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/inference.json")
+    ap.add_argument("--note", default="", help="conditions of this run (load, other jobs), kept in the JSON")
+    ap.add_argument("--merge", action="store_true",
+                    help="add to --out: its tracks of other sizes (and its ISM when this run skips ISM) are kept; "
+                    "each invocation's conditions join its 'sessions'")  # fmt: skip
     args = ap.parse_args()
     import torch
 
@@ -133,6 +150,7 @@ def main() -> int:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads},
         "model": str(args.checkpoint) if args.checkpoint else f"random-init preset {args.preset}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "note": args.note,
         "tracks": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +158,9 @@ def main() -> int:
         ckpt = args.checkpoint or make_checkpoint(args.preset, tmp / "model")
         for i, mb in enumerate(sizes):
             fasta = write_chromosome(tmp / f"chr{i}.fa", f"synth{i}", int(mb * 1_000_000), seed=i)
+            load = os.getloadavg()[0]
             row = {"mb": mb, **track_run(fasta, ckpt, tmp / f"tracks{i}", args.threads, args.track_args.split())}
+            row["load1"] = [load, os.getloadavg()[0]]
             result["tracks"].append(row)
             print(json.dumps(row), file=sys.stderr)
             fasta.unlink()
@@ -148,6 +168,8 @@ def main() -> int:
             fasta = write_chromosome(tmp / "ism.fa", "synth_ism", max(100_000, 4 * args.ism_context), seed=99)
             result["ism"] = ism_compare(fasta, ckpt, args.ism_bases, args.ism_context, tmp)
             print(json.dumps(result["ism"]), file=sys.stderr)
+    if args.merge and args.out.is_file():
+        result = merge(json.loads(args.out.read_text()), result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".json.tmp")
     tmp_out.write_text(json.dumps(result, indent=1) + "\n")

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import levers  # noqa: E402
 import recipe  # noqa: E402
 import scaling  # noqa: E402
 
@@ -67,8 +68,6 @@ def _scored(bits: float, stop: float, secs: float = 60.0) -> dict:
 
 
 def test_levers_parse_and_compare_against_the_baseline(capsys):
-    import levers
-
     args = levers.parse_args(["--lever", "ctx", "data.seq_len=4096", "--lever", "sm", "data.softmask_weight=1"])
     assert args.lever == [["ctx", "data.seq_len=4096"], ["sm", "data.softmask_weight=1"]]
     for bad in (["--lever", "ctx"], ["--lever", "a=b", "c=d"], [], ["--lever", "x", "k=v", "--tokens", "10"]):
