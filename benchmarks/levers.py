@@ -7,12 +7,13 @@ per-genome test bits/base against the best two-sided k-mer, and dev-SNV contrast
 JSON lists each lever's differences from the baseline.
 
     python benchmarks/levers.py --tokens 7.5e6 --baseline results/scaling/tokens_7500000 \\
-        --lever ctx4096 data.seq_len=4096 --lever softmask1 data.softmask_weight=1.0
+        --lever ctx4096 data.seq_len=4096 data.eval_seq_len=1024 --lever softmask1 data.softmask_weight=1.0
     python benchmarks/levers.py ... --train-only     # train the levers and stop (score later, e.g. on a quiet box)
     python benchmarks/levers.py --table              # the README table from the JSON
 
-Bits/base of a lever that changes ``data.seq_len`` is measured on tiles of that length (more context per base), so
-its bits/base difference is not like-for-like; the SNV AUROCs use the lever's own context, as a user would.
+A lever that changes ``data.seq_len`` should pin ``data.eval_seq_len`` to the baseline's (1024), so that bits/base
+are scored on the same tiles (and short held-out windows of small genomes still hold a tile); its SNV AUROCs use the
+lever's own context (``data.seq_len``), as a user would.
 """
 
 from __future__ import annotations

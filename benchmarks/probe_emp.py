@@ -93,6 +93,7 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/probe_emp.json")
+    ap.add_argument("--note", default="", help="conditions of the run (load, other jobs), kept in the JSON")
     args = ap.parse_args()
     if not EMP.is_dir():
         print(f"probe_emp: shared GUE EMP data not found at {EMP}; nothing to do", file=sys.stderr)
@@ -107,6 +108,7 @@ def main() -> int:
         "and MCC per GUE EMP mark, k-mer baseline on the same rows; dev.csv re-dealt 70/10/20 (seed 0); published: "
         "best model of Nat. Commun. 2025 Table 3 on the official splits (ballpark only)",
         "checkpoint": args.checkpoint,
+        "note": args.note,
         "max_rows": args.max_rows,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
