@@ -111,7 +111,8 @@ def main(argv=None) -> int:
                                          args.tokens, base_overrides, run), base_overrides)  # fmt: skip
     for name, *overrides in args.lever:
         ns = argparse.Namespace(**{**vars(args), "work": args.work / name})
-        plan[name] = (train_budget(ns, args.tokens, [*base_overrides, *overrides], run), [*base_overrides, *overrides])
+        out = train_budget(ns, args.tokens, [*base_overrides, *overrides], run, seed_from=[plan["baseline"][0]])
+        plan[name] = (out, [*base_overrides, *overrides])
     if args.train_only:
         return 0
     scored = {name: score_run(args, out, overrides, run) for name, (out, overrides) in plan.items()}

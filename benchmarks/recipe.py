@@ -93,6 +93,21 @@ def fit_steps(budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EV
     return steps, max(1, steps // n_evals)
 
 
+def seed_baselines(out: Path, runs) -> Path | None:
+    """Copy the k-mer baselines of another run of the same genomes (the first of ``runs`` that has a
+    baselines.json) into ``out`` when it has none: ``genomamba pretrain`` reuses the copy only if its key (tiles,
+    train windows, settings) matches and recomputes it otherwise, so a wrong guess costs nothing. Returns the source."""
+    if (out / "baselines.json").is_file():
+        return None
+    for other in runs:
+        src = Path(other) / "baselines.json"
+        if src.is_file() and Path(other).resolve() != out.resolve():
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, out / "baselines.json")
+            return src
+    return None
+
+
 def machine(threads: int | None = None) -> dict:
     """What ran it: platform, CPU model and count, torch threads, GPU name."""
     import torch

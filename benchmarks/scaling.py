@@ -27,7 +27,7 @@ import os  # noqa: E402
 import numpy as np  # noqa: E402
 from default_model import CONFIG, recipe_overrides  # noqa: E402
 from model_card import TARGETS, bits_per_base  # noqa: E402
-from recipe import ROOT, Runner, build_windows, evaluate_snvs, machine, write_json  # noqa: E402
+from recipe import ROOT, Runner, build_windows, evaluate_snvs, machine, seed_baselines, write_json  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "scaling.json"
 SMOKE_TOKENS = (10240, 20480, 40960)  # 5, 10 and 20 steps of the smoke recipe
@@ -68,8 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def train_budget(args, tokens: float, overrides: list[str], run: Runner) -> Path:
-    """Pretrain one budget (reused when its summary exists, resumed when interrupted); its output folder."""
+def train_budget(args, tokens: float, overrides: list[str], run: Runner, seed_from=()) -> Path:
+    """Pretrain one budget (reused when its summary exists, resumed when interrupted); its output folder. The k-mer
+    baselines come from ``seed_from`` or another budget in the same folder when their tiles match."""
     from genomamba.pretrain.config import load_pretrain_config
 
     cfg, _ = load_pretrain_config(args.config, overrides)
@@ -81,6 +82,8 @@ def train_budget(args, tokens: float, overrides: list[str], run: Runner) -> Path
                 f"trainer.ckpt_every_steps={min(every, 500)}", "trainer.max_time_minutes=null"]  # fmt: skip
     step = ("pretrain", "--config", args.config, "--out", out, "--no-progress-bar", *overrides, *settings)
     done = (out / "summary.json").is_file()
+    if not done:
+        seed_baselines(out, [*seed_from, *sorted(args.work.glob("tokens_*"))])
     resume = ["--resume"] if not done and (out / "lightning" / "last.ckpt").is_file() else []
     run.genomamba_unless(done, *step, *resume)
     return out

@@ -82,3 +82,16 @@ def test_levers_parse_and_compare_against_the_baseline(capsys):
     lines = levers.table(result).splitlines()
     assert lines[2].startswith("| baseline | - | 1.0 | -0.020 | 0.600 |")
     assert lines[3].startswith("| ctx | `data.seq_len=4096` | 2.0 | -0.050 | 0.640 (+0.040) |")
+
+
+def test_seed_baselines_copies_the_first_available_cache_once(tmp_path):
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    b.mkdir()
+    (b / "baselines.json").write_text('{"key": "k"}')
+    assert recipe.seed_baselines(out, [a, b]) == b / "baselines.json"
+    assert (out / "baselines.json").read_text() == '{"key": "k"}'
+    (b / "baselines.json").write_text('{"key": "other"}')
+    assert recipe.seed_baselines(out, [b]) is None  # out has its own: never overwritten
+    assert (out / "baselines.json").read_text() == '{"key": "k"}'
+    assert recipe.seed_baselines(tmp_path / "new", [out.parent / "out"]) is not None
+    assert recipe.seed_baselines(out, [out]) is None
