@@ -35,6 +35,8 @@ class SourceConfig:
     path: str
     name: str = ""  # "": the directory's name
     weight: float = 1.0
+    # GFF3/GTF of this genome for data.genic_weight: a path, "auto" (the registry's annotation of `name`), or ""
+    annotation: str = ""
 
     def __post_init__(self) -> None:
         if not self.path:
@@ -81,6 +83,9 @@ class DataConfig:
     sources: list[SourceConfig] = field(default_factory=list)
     temperature: float | None = None  # null: p_i ∝ weight_i; T: p_i ∝ weight_i * train_bases_i ** (1/T)
     homolog_guard: HomologGuardConfig | None = None  # null: relatives' windows are all kept (see module doc)
+    # gene-centric sampling (genomamba.pretrain.genic): crops over annotated exons up to this many times as likely,
+    # in sources with an annotation; 1: uniform crop starts
+    genic_weight: float = 1.0
 
     def __post_init__(self) -> None:
         names = [src.name for src in self.sources]
@@ -98,6 +103,8 @@ class DataConfig:
             raise ValueError(f"data.eval_seq_len must be >= 1 (or null: seq_len), got {self.eval_seq_len}")
         if self.num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if not 1.0 <= self.genic_weight <= 1000.0:
+            raise ValueError(f"data.genic_weight must be in [1, 1000] (1: uniform sampling), got {self.genic_weight}")
         if not 0.0 <= self.softmask_weight <= 1.0:
             raise ValueError(f"softmask_weight {self.softmask_weight} is not in [0, 1]")
         if not 0.0 < self.mlm_probability < 1.0:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from genomamba.alphabet import MASK, N, complement
 from genomamba.errors import GenomambaError
 from genomamba.model.config import Objective
+from genomamba.pretrain import genic
 from genomamba.pretrain.config import DataConfig, SourceConfig
 from genomamba.pretrain.sources import GenomeArrays, Source, describe, sampling_probabilities
 
@@ -68,6 +69,9 @@ class TrainCrops(Dataset):
         # per stage length and genome: offsets of the eligible train windows and the cumulative count of their
         # valid crop starts
         self._eligible: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # gene-centric sampling (genic_weight > 1): per stage length and genome, the weighted bins of crop starts
+        # (None: uniform starts, the genome has no annotation or the option is off)
+        self._bins: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]] = {}
         for length in set(cfg.stage_lengths()):
             per_source = []
             for s in sources:
@@ -75,6 +79,10 @@ class TrainCrops(Dataset):
                 ok = windows[:, 1] >= length
                 per_source.append((windows[ok, 0], np.cumsum(windows[ok, 1] - length + 1)))
             self._eligible[length] = per_source
+            self._bins[length] = [
+                None if s.exons is None else genic.weighted_bins(s.splits["train"], length, s.exons, cfg.genic_weight)
+                for s in sources
+            ]
 
     def __len__(self) -> int:
         return self.total
@@ -94,6 +102,10 @@ class TrainCrops(Dataset):
         for g in np.unique(genome):
             offsets, cum = eligible[g]
             sel = genome == g
+            bins = self._bins[length][g]
+            if bins is not None:  # gene-centric: the same uniform draw, mapped through the weighted bins
+                start[sel] = genic.pick(bins, u[sel] / cum[-1])
+                continue
             w = np.searchsorted(cum, u[sel], side="right")  # window index per sample
             start[sel] = offsets[w] + u[sel] - np.concatenate([[0], cum[:-1]])[w]
         return genome, start

@@ -30,6 +30,7 @@ from genomamba.atomic import atomic_file
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
+from genomamba.pretrain import genic
 from genomamba.pretrain.config import PretrainConfig, SourceConfig, TrainerConfig
 from genomamba.threads import apply_threads, pick_threads
 
@@ -296,6 +297,13 @@ def _genomes(dm: PretrainDataModule, baselines: dict, run: dict) -> dict:
             "train_bases": s.train_bases,
             "train_windows": int(len(s.splits["train"])),
             "dropped_train_windows": s.dropped_windows,
+            "genic": None
+            if s.exons is None
+            else {
+                "annotation": str(s.annotation),
+                "genic_weight": dm.cfg.genic_weight,
+                "exonic_fraction_of_train_bases": round(genic.exonic_fraction(s.exons, s.splits["train"]), 4),
+            },
             "data_checksums": data_checksums(s.root),
             "tiles": {"length": dm.cfg.eval_len, "val": int(s.tiles["val"].size), "test": int(s.tiles["test"].size)},
             "final_val_bits_per_base": val,

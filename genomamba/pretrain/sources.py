@@ -19,6 +19,7 @@ import numpy as np
 
 from genomamba.alphabet import N
 from genomamba.errors import GenomambaError
+from genomamba.pretrain import genic
 from genomamba.pretrain.config import DataConfig, SourceConfig
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,11 @@ class Source:
             )
         self.tiles = {split: self._tiles(split, cfg) for split in ("val", "test")}
         self.dropped_windows = 0  # train windows removed by the homolog guard
+        # gene-centric sampling: merged exon intervals in tokens.u8 coordinates, when it is on and annotated
+        self.annotation = genic.resolve_annotation(src.annotation, self.name) if cfg.genic_weight > 1 else None
+        self.exons = None
+        if self.annotation is not None:
+            self.exons = genic.exon_intervals(self.annotation, self.windows_dir.contigs)
 
     def _tiles(self, split: str, cfg: DataConfig) -> np.ndarray:
         n = cfg.eval_len
@@ -152,3 +158,6 @@ def describe(sources: list[Source], probs: np.ndarray) -> None:
             p,
             f", {s.dropped_windows} train windows dropped by the homolog guard" if s.dropped_windows else "",
         )
+        if s.exons is not None:
+            log.info("genome %s: exons from %s cover %.1f %% of its train bases (gene-centric sampling)",
+                     s.name, s.annotation, 100 * genic.exonic_fraction(s.exons, s.splits["train"]))  # fmt: skip
