@@ -29,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "profile_train.json"
+# autograd Functions of the CPU scans (Mamba-1 selective scan, Mamba-2 SSD); their "...Backward" nodes count too
+SCAN_FUNCTIONS = ("_CpuSelectiveScan", "_CpuSSD")
 
 
 # ------------------------------------------------------------------------------------- shared with the others
@@ -176,6 +178,9 @@ def worker(args) -> dict:
         }
         for e in top
     ]
+    # the scan ops' inclusive time (forward, recomputation, backward): what a faster scan could save at most
+    scan = [e for e in events if e.key.removesuffix("Backward") in SCAN_FUNCTIONS]
+    scan_ms = sum(e.cpu_time_total for e in scan) / 1e3 / args.steps
     return {
         "config": args.config,
         "length": args.length,
@@ -194,6 +199,8 @@ def worker(args) -> dict:
         "profiled_steps": args.steps,
         "self_cpu_total_ms_per_step": round(total / 1e3 / args.steps, 2),
         "top_ops": ops,
+        "scan_cpu_ms_per_step": round(scan_ms, 2),
+        "scan_share": round(scan_ms * 1e3 * args.steps / total, 4),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
 
