@@ -3,6 +3,12 @@ drawn towards exons in proportion to the weight, the unchanged stream at weight 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -91,3 +97,18 @@ def test_bad_genic_settings(windows_dir, tmp_path):
         _dm(windows_dir, 5.0, str(tmp_path / "absent.gff3"))
     with pytest.raises(GenomambaError, match="'synth'.*known genome name"):
         _dm(windows_dir, 5.0, "auto")
+
+
+def test_pretrain_with_gene_centric_sampling_records_it(windows_dir, tmp_path, fast_overrides):
+    root = Path(__file__).resolve().parents[2]
+    gff = _gff(tmp_path / "g.gff3", [("chrA", 2001, 2600, 3001, 4000), ("chrB", 6001, 6400, 6801, 7600)])
+    out = tmp_path / "run"
+    src = f"data.sources=[{{name: synth, path: '{windows_dir}', annotation: '{gff}'}}]"
+    cmd = [sys.executable, "-m", "genomamba", "-q", "pretrain", "--no-progress-bar", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run([*cmd, *fast_overrides, src, "data.genic_weight=4"], env=env, cwd=root, capture_output=True,
+                       text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    genic_info = json.loads((out / "summary.json").read_text())["genomes"]["synth"]["genic"]
+    assert genic_info["annotation"] == gff and genic_info["genic_weight"] == 4.0
+    assert 0.0 < genic_info["exonic_fraction_of_train_bases"] < 0.2
