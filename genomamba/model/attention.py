@@ -21,12 +21,16 @@ import os
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
 from genomamba.model.segments import segment_ids
 
 ROPE_BASE = 10000.0
+# windowed attention under autograd: above this many bytes of kept probabilities + masks (fp32 + bool per
+# query-key pair in reach), query blocks are recomputed in backward instead of kept
+RECOMPUTE_BYTES = 1 << 30
 
 
 def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -114,15 +118,30 @@ class AttentionMixer(nn.Module):
 
     def _windowed(self, q, k, v, seg) -> torch.Tensor:
         """Query blocks of ``window`` positions against the keys within reach: (block x (block + 2 window))
-        scores at a time. Every query sees at least itself, so no row of the mask is empty."""
-        length, w = q.shape[2], self.window
+        scores at a time. Every query sees at least itself, so no row of the mask is empty.
+
+        Under autograd, SDPA with a mask keeps each block's probabilities and mask for the backward pass:
+        batch x heads x L x (block + 2 window) values in all, 64 GiB for one 1 Mbp sequence at window 2048.
+        Above ``RECOMPUTE_BYTES`` of those, each block is checkpointed instead (its output is recomputed from the
+        q/k/v views in backward, one block at a time), so training memory stays O(L * d)."""
+        batch, heads, length, _ = q.shape
+        w = self.window
         qb = min(max(w, 64), 4096)
+        span = qb + (w - 1) * (1 if self.causal else 2)
+        recompute = torch.is_grad_enabled() and q.requires_grad and batch * heads * length * span * 5 > RECOMPUTE_BYTES
         outs = []  # concatenated once: writing blocks into one buffer would copy it per block in backward
         for q0 in range(0, length, qb):
             q1 = min(length, q0 + qb)
             k0, k1 = max(0, q0 - w + 1), q1 if self.causal else min(length, q1 + w - 1)
-            q_pos = torch.arange(q0, q1, device=q.device)
-            k_pos = torch.arange(k0, k1, device=q.device)
-            mask = block_mask(q_pos, k_pos, seg, self.causal, w)
-            outs.append(F.scaled_dot_product_attention(q[:, :, q0:q1], k[:, :, k0:k1], v[:, :, k0:k1], attn_mask=mask))
+            if recompute:
+                outs.append(checkpoint(self._block, q, k, v, seg, q0, q1, k0, k1, use_reentrant=False))
+            else:
+                outs.append(self._block(q, k, v, seg, q0, q1, k0, k1))
         return torch.cat(outs, dim=2)
+
+    def _block(self, q, k, v, seg, q0: int, q1: int, k0: int, k1: int) -> torch.Tensor:
+        """Queries [q0, q1) against keys [k0, k1) with the window/causal/segment mask: (B, H, q1 - q0, hd)."""
+        q_pos = torch.arange(q0, q1, device=q.device)
+        k_pos = torch.arange(k0, k1, device=q.device)
+        mask = block_mask(q_pos, k_pos, seg, self.causal, self.window)
+        return F.scaled_dot_product_attention(q[:, :, q0:q1], k[:, :, k0:k1], v[:, :, k0:k1], attn_mask=mask)

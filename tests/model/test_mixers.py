@@ -242,6 +242,33 @@ def test_attention_matches_naive_masked_softmax(causal, window):
         torch.testing.assert_close(mixer(h, seq_idx), naive_attention(mixer, h, seq_idx, window), **TOL)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_windowed_attention_recomputes_blocks_with_the_same_gradients(causal, monkeypatch):
+    """Above RECOMPUTE_BYTES the query blocks are checkpointed (for training at 1 Mbp): the outputs and every
+    gradient equal the kept-blocks path. (Memory at 1 Mbp is measured by benchmarks/ssd.py.)"""
+    import genomamba.model.attention as attention
+
+    torch.manual_seed(0)
+    mixer = AttentionMixer(tiny_config(attn_n_heads=2, attn_window=5, mixer="A"), causal=causal)
+    h = torch.randn(2, 150, 16)
+    seq_idx = torch.tensor([[0] * 60 + [1] * 90, [3] * 150])
+
+    def run():
+        x = h.clone().requires_grad_(True)
+        out = mixer(x, seq_idx)
+        out.pow(2).sum().backward()
+        grads = [x.grad] + [p.grad.clone() for p in mixer.parameters()]
+        mixer.zero_grad(set_to_none=True)
+        return out.detach(), grads
+
+    kept_out, kept = run()
+    monkeypatch.setattr(attention, "RECOMPUTE_BYTES", 0)
+    re_out, re_grads = run()
+    torch.testing.assert_close(re_out, kept_out, rtol=0, atol=0)
+    for a, b in zip(re_grads, kept):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_full_attention_refused_where_scores_cannot_fit():
     config = tiny_config(mixer="A", attn_n_heads=2)
     mixer = AttentionMixer(config, causal=False)
