@@ -138,6 +138,9 @@ def use_prebuilt_splits(npz: Path) -> None:
             genome.tiles = {s: arrays[f"tiles_{s}"] for s in ("val", "test")}
             # the k-mer baselines read tokens through windows_dir; the model's loaders open the memmaps themselves
             genome.windows_dir = SimpleNamespace(tokens=np.memmap(root / "tokens.u8", dtype=np.uint8, mode="r"))
+            if self.cfg.genic_weight != 1.0:
+                raise GenomambaError("the prebuilt splits carry no annotation: data.genic_weight must stay 1", npz)
+            genome.annotation, genome.exons = None, None  # uniform crop starts (no gene-centric sampling)
             self.sources, self.guard_report = [genome], None
             self.probs = sampling_probabilities(self.sources, self.cfg.temperature)
             self.arrays = GenomeArrays([root])
