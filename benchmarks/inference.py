@@ -78,7 +78,7 @@ def track_run(fasta: Path, checkpoint: Path, out: Path, threads: int, extra: lis
         raise SystemExit(f"track failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     worker = json.loads(proc.stdout.strip().splitlines()[-1])
     record = json.loads((out / "track.json").read_text())
-    keep = ("bases", "seconds", "bases_per_second", "geometry")
+    keep = ("bases", "seconds", "bases_per_second", "geometry", "bigwig_zooms")
     return {"peak_rss_mb": worker["peak_rss_mb"], **{k: record[k] for k in keep}}
 
 

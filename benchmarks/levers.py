@@ -8,6 +8,7 @@ JSON lists each lever's differences from the baseline.
 
     python benchmarks/levers.py --tokens 7.5e6 --baseline results/scaling/tokens_7500000 \\
         --lever ctx4096 data.seq_len=4096 data.eval_seq_len=1024 --lever softmask1 data.softmask_weight=1.0
+    python benchmarks/levers.py --baseline benchmarks/results/scaling.json ...   # the scaling curve's scored run
     python benchmarks/levers.py ... --train-only     # train the levers and stop (score later, e.g. on a quiet box)
     python benchmarks/levers.py --table              # the README table from the JSON
 
@@ -37,7 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--tokens", type=float, default=7.5e6, help="token budget of every lever run (and the baseline)")
-    ap.add_argument("--baseline", type=Path, help="a finished run of the unchanged recipe at --tokens (else trained)")
+    ap.add_argument("--baseline", type=Path,
+                    help="a finished run of the unchanged recipe at --tokens, or a scaling JSON whose scored run at "
+                         "--tokens is reused as it stands (else the baseline is trained)")  # fmt: skip
     ap.add_argument("--lever", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                     help="a lever: its name, then its config overrides")  # fmt: skip
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "levers")
@@ -58,6 +61,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         if args.tokens < 1e5 or args.tokens > 1e12:
             ap.error(f"--tokens {args.tokens:g}: expected 1e5 .. 1e12")
     return args
+
+
+def scored_baseline(path: Path, tokens: float) -> dict:
+    """The scaling curve's scored run at ``tokens`` (within 1 %): the same recipe and scoring, so it is reused as the
+    baseline without retraining (its run folder may be gone)."""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{path}: not a scaling JSON with a 'runs' list ({e})") from None
+    near = [r for r in runs if abs(r["tokens"] - tokens) <= 0.01 * tokens]
+    if not near:
+        have = ", ".join(f"{r['tokens']:,}" for r in runs)
+        raise SystemExit(f"{path}: no scored run at {tokens:,.0f} tokens (has {have})")
+    return {**near[0], "reused_from": str(path)}
 
 
 def compare(base: dict, lever: dict) -> dict:
@@ -105,18 +122,24 @@ def main(argv=None) -> int:
 
     cfg, _ = load_pretrain_config(args.config, base_overrides)
     build_windows([{"name": s.name, "path": s.path} for s in cfg.data.sources], run)
-    plan = {"baseline": (args.baseline, base_overrides)}
-    if args.baseline is None:
+    reused = None
+    if args.baseline is not None and args.baseline.suffix == ".json":
+        reused, args.baseline = scored_baseline(args.baseline, args.tokens), None
+        plan = {}
+    else:
+        plan = {"baseline": (args.baseline, base_overrides)}
+    if args.baseline is None and reused is None:
         plan["baseline"] = (train_budget(argparse.Namespace(**{**vars(args), "work": args.work / "baseline"}),
                                          args.tokens, base_overrides, run), base_overrides)  # fmt: skip
     for name, *overrides in args.lever:
         ns = argparse.Namespace(**{**vars(args), "work": args.work / name})
-        out = train_budget(ns, args.tokens, [*base_overrides, *overrides], run, seed_from=[plan["baseline"][0]])
+        seed = [plan["baseline"][0]] if plan.get("baseline") else []
+        out = train_budget(ns, args.tokens, [*base_overrides, *overrides], run, seed_from=seed)
         plan[name] = (out, [*base_overrides, *overrides])
     if args.train_only:
         return 0
     scored = {name: score_run(args, out, overrides, run) for name, (out, overrides) in plan.items()}
-    base = scored.pop("baseline")
+    base = reused if reused is not None else scored.pop("baseline")
     result = {
         "what": "recipe levers of the default model at a fixed token budget, scored like the scaling curve",
         "config": str(args.config),

@@ -8,11 +8,21 @@ from pathlib import Path
 from genomamba.backends import BACKENDS
 
 # CLI flag -> TrackConfig field; unset flags fall back to --config, then to the dataclass defaults
-_FLAGS = ("tile", "margin", "strands", "batch_size", "window", "step", "formats", "head_output", "device", "threads")
+_FLAGS = ("tile", "margin", "strands", "batch_size", "window", "step", "formats", "bigwig_zooms", "head_output",
+          "device", "threads")  # fmt: skip
 
 
 def _csv(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _zooms(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or 0..10, got {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, help="sequence heads: window length (default: the training length)")
     p.add_argument("--step", type=int, help="sequence heads: bases per value (default: window / 4)")
     p.add_argument("--formats", type=_csv, metavar="F,...", help=f"bigwig,bedgraph (default {','.join(d.formats)})")
+    p.add_argument("--bigwig-zooms", type=_zooms, metavar="auto|N",
+                   help="bigWig zoom levels 0..10 (default auto: 10 up to 10 Mb of track, none above, so memory stays "
+                        "bounded: pyBigWig holds zoom levels in memory, ~14 bytes per base)")  # fmt: skip
     p.add_argument("--head-output", type=int, help="fine-tuned heads: class / target index (default: the last)")
     p.add_argument("--device", help=f"{DEVICE_HELP} (default {d.device})")
     p.add_argument("--threads", type=int, help=f"torch threads (default {d.threads}: leave the default)")

@@ -91,11 +91,16 @@ class TrackConfig:
     window: int = 0  # sequence heads: window length; 0 = the longest training sequence of the fine-tuning data
     step: int = 0  # sequence heads: one value per step bases (window centred on it); 0 = window // 4
     formats: list[str] = field(default_factory=lambda: ["bigwig"])  # bigwig and/or bedgraph
+    # bigWig zoom levels (browsers' zoomed-out summaries). pyBigWig holds them in memory until the file closes (~14
+    # bytes per base), so auto = 10 levels up to ZOOMS_AUTO_BASES of track and none above: memory stays bounded
+    bigwig_zooms: int | Literal["auto"] = "auto"
     head_output: int | None = None  # fine-tuned heads: class / target read out (default: the last output)
     device: str = "auto"
     threads: int = 0
 
     def __post_init__(self) -> None:
+        if self.bigwig_zooms != "auto" and not (isinstance(self.bigwig_zooms, int) and 0 <= self.bigwig_zooms <= 10):
+            raise ValueError(f"bigwig_zooms must be auto or 0..10, got {self.bigwig_zooms!r}")
         if self.tile < 0 or self.batch_size < 0 or self.window < 0 or self.step < 0 or self.threads < 0:
             raise ValueError("tile, batch_size, window, step and threads must be >= 0")
         if self.margin is not None and self.margin < 0:

@@ -14,7 +14,7 @@ from genomamba.atomic import atomic_dir
 from genomamba.errors import GenomambaError
 from genomamba.infer.config import TrackConfig
 from genomamba.infer.regions import Region
-from genomamba.infer.trackio import TrackWriter
+from genomamba.infer.trackio import ZOOMS_AUTO_BASES, TrackWriter, zoom_levels
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,14 @@ def write_tracks(
     producer = make_producer(net, genome, cfg, device, checkpoint)
     record = _provenance(checkpoint, producer, cfg, regions, device)
     sizes = {name: length for name, length in genome.contigs.items() if length > 0}
+    zooms = zoom_levels(cfg.bigwig_zooms, record["bases"])
+    record["bigwig_zooms"] = zooms if "bigwig" in cfg.formats else None
+    if "bigwig" in cfg.formats and cfg.bigwig_zooms == "auto":
+        log.info("bigwig_zooms auto: %d zoom levels for %s bases (none above %s: bounded memory)", zooms,
+                 record["bases"], ZOOMS_AUTO_BASES)  # fmt: skip
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
-        writers = {n: TrackWriter(tmp, n, cfg.formats, sizes, d) for n, d in producer.descriptions.items()}
+        writers = {n: TrackWriter(tmp, n, cfg.formats, sizes, d, zooms) for n, d in producer.descriptions.items()}
         try:
             for t in producer.run(regions):
                 for name, writer in writers.items():

@@ -18,8 +18,68 @@ import torch.nn.functional as F
 from torch import nn
 
 from genomamba.model.config import ModelConfig
-from genomamba.model.conv import causal_conv1d
+from genomamba.model.conv import conv_silu
 from genomamba.ops import ssd
+
+# positions of the sequence normalised (and differentiated) at a time: bounds the fp32 temporaries of the gated
+# norm to chunk x dim floats each, whatever the length
+NORM_CHUNK = 16384
+
+
+def gated_rmsnorm_ref(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, groups: int, eps: float) -> torch.Tensor:
+    """Reference: RMSNorm(y * silu(z)) over ``groups`` groups of channels, fp32 inside, in y's dtype. Plain autograd
+    keeps four (B, L, dim) temporaries per call; ``gated_rmsnorm`` keeps none."""
+    g = (y.float() * F.silu(z.float())).unflatten(-1, (groups, -1))
+    g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + eps)
+    return (g.flatten(-2) * weight.float()).to(y.dtype)
+
+
+class _GatedRMSNorm(torch.autograd.Function):
+    """Saves y, z (alive anyway: the scan's output and a view of in_proj's) and one rstd per (position, group);
+    forward and backward run over NORM_CHUNK positions at a time."""
+
+    @staticmethod
+    def forward(ctx, y, z, weight, groups: int, eps: float, chunk: int):
+        ct = torch.promote_types(y.dtype, torch.float32)  # fp32 inside (fp64 stays fp64, for gradcheck)
+        out = torch.empty(y.shape, dtype=y.dtype, device=y.device)
+        rstd = torch.empty(*y.shape[:-1], groups, dtype=ct, device=y.device)
+        w = weight.to(ct)
+        for a in range(0, y.shape[1], chunk):
+            g = (y[:, a : a + chunk].to(ct) * F.silu(z[:, a : a + chunk].to(ct))).unflatten(-1, (groups, -1))
+            r = torch.rsqrt(g.pow(2).mean(-1) + eps)  # (B, c, groups)
+            rstd[:, a : a + chunk] = r
+            out[:, a : a + chunk] = ((g * r[..., None]).flatten(-2) * w).to(y.dtype)
+        ctx.save_for_backward(y, z, weight, rstd)
+        ctx.shape = (groups, chunk)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        # n = g r, r = (mean g^2 + eps)^-1/2: dg = r (dn - n mean(dn n)) per group, dn = dout w, then through g = y s(z)
+        y, z, weight, rstd = ctx.saved_tensors
+        groups, chunk = ctx.shape
+        dy, dz = torch.empty_like(y), torch.empty(z.shape, dtype=z.dtype, device=z.device)
+        ct = rstd.dtype
+        dw = torch.zeros(weight.shape[-1], dtype=ct, device=y.device)
+        w = weight.to(ct).unflatten(-1, (groups, -1))
+        for a in range(0, y.shape[1], chunk):
+            yf, zf = y[:, a : a + chunk].to(ct), z[:, a : a + chunk].to(ct)
+            sig = torch.sigmoid(zf)
+            act = zf * sig  # silu(z)
+            r = rstd[:, a : a + chunk, :, None]
+            n = (yf * act).unflatten(-1, (groups, -1)) * r
+            do = dout[:, a : a + chunk].to(ct).unflatten(-1, (groups, -1))
+            dw += (do * n).sum((0, 1)).flatten()
+            dn = do * w
+            dg = (r * (dn - n * (dn * n).mean(-1, keepdim=True))).flatten(-2)
+            dy[:, a : a + chunk] = dg * act
+            dz[:, a : a + chunk] = dg * yf * sig * (1 + zf * (1 - sig))
+        return dy, dz, dw.to(weight.dtype), None, None, None
+
+
+def gated_rmsnorm(y, z, weight, groups: int, eps: float, chunk: int = NORM_CHUNK) -> torch.Tensor:
+    """RMSNorm(y * silu(z)) (as ``gated_rmsnorm_ref``): y, z (B, L, dim), z any strides; weight (dim,)."""
+    return _GatedRMSNorm.apply(y, z, weight, int(groups), float(eps), int(chunk))
 
 
 class GatedRMSNorm(nn.Module):
@@ -32,10 +92,7 @@ class GatedRMSNorm(nn.Module):
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """y, z: (B, L, dim) -> (B, L, dim) in y's dtype."""
-        g = y.float() * F.silu(z.float())
-        g = g.unflatten(-1, (self.groups, -1))
-        g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (g.flatten(-2) * self.weight.float()).to(y.dtype)
+        return gated_rmsnorm(y, z, self.weight, self.groups, self.eps)
 
 
 class Mamba2Mixer(nn.Module):
@@ -88,9 +145,12 @@ class Mamba2Mixer(nn.Module):
 
     def forward(self, hidden: torch.Tensor, seq_idx: torch.Tensor | None = None, reverse: bool = False) -> torch.Tensor:
         """hidden: (B, L, d_model); seq_idx: (B, L) or None. Returns (B, L, d_model)."""
-        batch, length, _ = hidden.shape
-        z, xBC, dt = torch.split(self.in_proj(hidden), [self.d_inner, self.conv_dim, self.nheads], dim=-1)
-        xBC = F.silu(causal_conv1d(xBC, self.conv_weight, self.conv_bias, seq_idx=seq_idx, reverse=reverse))
+        proj = self.in_proj(hidden)  # (B, L, d_inner + conv_dim + nheads): [z | x B C | dt]
+        z = proj[..., : self.d_inner]
+        # xBC = silu(conv(x B C)) new (B, L, conv_dim); dt a view. The C++ conv (fp32 CPU, auto/cpu backends) saves
+        # only its input, where conv + silu in PyTorch ops keep two (B, L, conv_dim) tensors for backward
+        fused = self.backend in ("auto", "cpu")
+        xBC, dt = conv_silu(proj[..., self.d_inner :], self.conv_weight, self.conv_bias, seq_idx, reverse, fused)
         x, B, C = torch.split(xBC, [self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], dim=-1)
         # (B, L, heads, headdim) and (B, L, groups, state) views of the conv output: no copies
         y = ssd(

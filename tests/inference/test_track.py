@@ -99,6 +99,33 @@ def test_bigwig_and_bedgraph_files(checkpoints, fasta, genome_seqs, tmp_path):
     assert (chrom, int(s), int(e)) == ("chrA", 100, 101) and float(v) == pytest.approx(a[0], abs=1e-5)
     record = json.loads((out / "track.json").read_text())
     assert record["bases"] == 1400 and record["geometry"]["tile"] == 128 and record["bases_per_second"] > 0
+    assert record["bigwig_zooms"] == 10  # auto: a short track keeps every zoom level
+
+
+def test_zoom_levels_auto_rule():
+    from genomamba.infer.trackio import MAX_ZOOMS, ZOOMS_AUTO_BASES, zoom_levels
+
+    assert zoom_levels("auto", ZOOMS_AUTO_BASES) == MAX_ZOOMS and zoom_levels("auto", ZOOMS_AUTO_BASES + 1) == 0
+    assert zoom_levels(3, 10**9) == 3 and zoom_levels(0, 10) == 0
+
+
+def test_bigwig_without_zoom_levels_same_values_and_figure(checkpoints, fasta, gff, tmp_path):
+    """--bigwig-zooms 0 (what auto picks above 10 Mb, for bounded memory): no zoom levels in the file, the same
+    per-base values, and the browser figure (pyBigWig summaries from raw data) still draws."""
+    import pyBigWig
+
+    files = {}
+    for zooms in ("0", "auto"):
+        out = tmp_path / f"z{zooms}"
+        common = ("--checkpoint", str(checkpoints["head"]), "--fasta", str(fasta), "--annotation", str(gff))
+        run_cli("track", *common, "--genes", "g1", "--figure", "--bigwig-zooms", zooms, "--out", str(out))
+        assert (out / "browser.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        files[zooms] = pyBigWig.open(str(out / "entropy.bw"))
+    bare, zoomed = files["0"], files["auto"]
+    assert bare.header()["nLevels"] == 0 and zoomed.header()["nLevels"] > 0
+    np.testing.assert_array_equal(bare.values("chrA", 0, 2500), zoomed.values("chrA", 0, 2500))
+    raw = np.array(bare.stats("chrA", 0, 2500, nBins=10, exact=True), dtype=float)
+    np.testing.assert_allclose(np.array(bare.stats("chrA", 0, 2500, nBins=10), dtype=float), raw, equal_nan=True)
 
 
 @pytest.fixture
@@ -201,6 +228,7 @@ def test_sequence_head_sliding_windows(seq_head_checkpoint, fasta, genome_seqs, 
         (("--regions", "chrA", "--formats", "bedgraph", "--figure"), "add bigwig to --formats"),
         (("--genes", "2"), "--genes needs --annotation"),
         (("--regions", "chrA", "--device", "cuda:x"), "device must be"),
+        (("--regions", "chrA", "--bigwig-zooms", "11"), "--bigwig-zooms must be auto or 0..10, got 11"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_nothing(checkpoints, fasta, tmp_path, extra, message):

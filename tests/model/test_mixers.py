@@ -206,6 +206,38 @@ def test_mamba2_reverse_equals_flipped_forward(gated_norm):
     )
 
 
+@pytest.mark.parametrize("length", [1, 17, 372])
+def test_gated_rmsnorm_matches_its_reference_forward_and_backward(length):
+    """The fused gated norm (chunked, saving one rstd per position and group) against plain autograd, with chunks
+    that split the sequence unevenly and z a strided view, as in the mixer."""
+    from genomamba.model.ssd_mixer import gated_rmsnorm, gated_rmsnorm_ref
+
+    torch.manual_seed(0)
+    y = torch.randn(2, length, 12, requires_grad=True)
+    proj = torch.randn(2, length, 30, requires_grad=True)
+    weight = (1 + 0.1 * torch.randn(12)).requires_grad_()
+    dout = torch.randn(2, length, 12)
+    grads = []
+    for fn, kw in ((gated_rmsnorm_ref, {}), (gated_rmsnorm, {"chunk": 5})):
+        out = fn(y, proj[..., 7:19], weight, 3, 1e-5, **kw)
+        grads.append((out, *torch.autograd.grad(out, (y, proj, weight), dout)))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    y64, z64, w64 = (t.detach().double().requires_grad_() for t in (y[:, :9], proj[:, :9, 7:19], weight))
+    assert torch.autograd.gradcheck(lambda a, b, c: gated_rmsnorm(a, b, c, 2, 1e-5, chunk=4), (y64, z64, w64))
+
+
+def test_gated_rmsnorm_bf16_within_tolerance():
+    from genomamba.model.ssd_mixer import gated_rmsnorm, gated_rmsnorm_ref
+
+    torch.manual_seed(1)
+    y, z = torch.randn(1, 50, 16, dtype=torch.bfloat16), torch.randn(1, 50, 16, dtype=torch.bfloat16)
+    w = torch.ones(16)
+    out = gated_rmsnorm(y, z, w, 1, 1e-5, chunk=7)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), gated_rmsnorm_ref(y, z, w, 1, 1e-5).float(), rtol=2e-2, atol=2e-2)
+
+
 def test_bidirectional_ssd_is_tied_and_hand_composed():
     torch.manual_seed(0)
     bi = BiMambaMixer(tiny_config(**MIXER_FIELDS), Mamba2Mixer)

@@ -3,6 +3,7 @@ and reuse of dev-SNV scores only when they are newer than the checkpoint and the
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -82,6 +83,19 @@ def test_levers_parse_and_compare_against_the_baseline(capsys):
     lines = levers.table(result).splitlines()
     assert lines[2].startswith("| baseline | - | 1.0 | -0.020 | 0.600 |")
     assert lines[3].startswith("| ctx | `data.seq_len=4096` | 2.0 | -0.050 | 0.640 (+0.040) |")
+
+
+def test_levers_reuse_the_scaling_curves_scored_run_as_baseline(tmp_path):
+    path = tmp_path / "scaling.json"
+    path.write_text(json.dumps({"runs": [{**_scored(-0.01, 0.55), "tokens": 2_400_256},
+                                         {**_scored(-0.02, 0.60), "tokens": 7_503_872}]}))  # fmt: skip
+    base = levers.scored_baseline(path, 7.5e6)
+    assert base["tokens"] == 7_503_872 and base["reused_from"] == str(path)
+    with pytest.raises(SystemExit, match="no scored run at 40,000,000 tokens"):
+        levers.scored_baseline(path, 4e7)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit, match="not a scaling JSON"):
+        levers.scored_baseline(tmp_path / "bad.json", 7.5e6)
 
 
 def test_seed_baselines_copies_the_first_available_cache_once(tmp_path):
