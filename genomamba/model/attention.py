@@ -31,6 +31,7 @@ ROPE_BASE = 10000.0
 # windowed attention under autograd: above this many bytes of kept probabilities + masks (fp32 + bool per
 # query-key pair in reach), query blocks are recomputed in backward instead of kept
 RECOMPUTE_BYTES = 1 << 30
+QUERY_BLOCK_MAX = 4096  # query positions per block of windowed attention (a block is max(window, 64) up to this)
 
 
 def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -126,22 +127,32 @@ class AttentionMixer(nn.Module):
         q/k/v views in backward, one block at a time), so training memory stays O(L * d)."""
         batch, heads, length, _ = q.shape
         w = self.window
-        qb = min(max(w, 64), 4096)
+        qb = min(max(w, 64), QUERY_BLOCK_MAX)
         span = qb + (w - 1) * (1 if self.causal else 2)
         recompute = torch.is_grad_enabled() and q.requires_grad and batch * heads * length * span * 5 > RECOMPUTE_BYTES
+        # q, k, v split once into disjoint qb-blocks (views); a query block reads the key blocks its window reaches.
+        # Slicing whole tensors per block would make autograd build a full-length zero gradient per block and
+        # slice (O(L^2 / qb) memory traffic); with pieces, gradients stay block-sized until one final concatenation
+        qs, ks, vs = (t.split(qb, dim=2) for t in (q, k, v))
         outs = []  # concatenated once: writing blocks into one buffer would copy it per block in backward
-        for q0 in range(0, length, qb):
+        for i, q0 in enumerate(range(0, length, qb)):
             q1 = min(length, q0 + qb)
             k0, k1 = max(0, q0 - w + 1), q1 if self.causal else min(length, q1 + w - 1)
+            j0, j1 = k0 // qb, (k1 - 1) // qb + 1
+            args = (qs[i], seg, q0, q1, k0, k1, j0 * qb, j1 - j0, *ks[j0:j1], *vs[j0:j1])
             if recompute:
-                outs.append(checkpoint(self._block, q, k, v, seg, q0, q1, k0, k1, use_reentrant=False))
+                outs.append(checkpoint(self._block, *args, use_reentrant=False))
             else:
-                outs.append(self._block(q, k, v, seg, q0, q1, k0, k1))
+                outs.append(self._block(*args))
         return torch.cat(outs, dim=2)
 
-    def _block(self, q, k, v, seg, q0: int, q1: int, k0: int, k1: int) -> torch.Tensor:
-        """Queries [q0, q1) against keys [k0, k1) with the window/causal/segment mask: (B, H, q1 - q0, hd)."""
+    def _block(self, q, seg, q0: int, q1: int, k0: int, k1: int, base: int, n: int, *kv) -> torch.Tensor:
+        """Queries [q0, q1) (q: that block) against keys [k0, k1) with the window/causal/segment mask; ``kv``: the
+        ``n`` key blocks then the ``n`` value blocks covering [base, ...). Returns (B, H, q1 - q0, hd)."""
+        k = kv[0] if n == 1 else torch.cat(kv[:n], dim=2)
+        v = kv[n] if n == 1 else torch.cat(kv[n:], dim=2)
         q_pos = torch.arange(q0, q1, device=q.device)
         k_pos = torch.arange(k0, k1, device=q.device)
         mask = block_mask(q_pos, k_pos, seg, self.causal, self.window)
-        return F.scaled_dot_product_attention(q[:, :, q0:q1], k[:, :, k0:k1], v[:, :, k0:k1], attn_mask=mask)
+        a, b = k0 - base, k1 - base
+        return F.scaled_dot_product_attention(q, k[:, :, a:b], v[:, :, a:b], attn_mask=mask)

@@ -275,6 +275,27 @@ def test_attention_matches_naive_masked_softmax(causal, window):
 
 
 @pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("block_max", [4096, 16])
+def test_windowed_attention_gradients_match_naive(causal, block_max, monkeypatch):
+    """Forward and every gradient of the blockwise windowed attention equal the one-matrix softmax, also when a
+    window reaches across several key blocks (blocks capped below the window)."""
+    import genomamba.model.attention as attention
+
+    monkeypatch.setattr(attention, "QUERY_BLOCK_MAX", block_max)
+    torch.manual_seed(0)
+    mixer = AttentionMixer(tiny_config(attn_n_heads=2, attn_window=70, mixer="A"), causal=causal)
+    h = torch.randn(2, 150, 16)
+    seq_idx = torch.tensor([[0] * 60 + [1] * 90, [3] * 150])
+    results = []
+    for fn in (lambda x: mixer(x, seq_idx), lambda x: naive_attention(mixer, x, seq_idx, 70)):
+        x = h.clone().requires_grad_(True)
+        out = fn(x)
+        results.append((out, *torch.autograd.grad(out.pow(2).sum(), [x, *mixer.parameters()])))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [True, False])
 def test_windowed_attention_recomputes_blocks_with_the_same_gradients(causal, monkeypatch):
     """Above RECOMPUTE_BYTES the query blocks are checkpointed (for training at 1 Mbp): the outputs and every
     gradient equal the kept-blocks path. (Memory at 1 Mbp is measured by benchmarks/ssd.py.)"""
