@@ -122,24 +122,21 @@ def main(argv=None) -> int:
 
     cfg, _ = load_pretrain_config(args.config, base_overrides)
     build_windows([{"name": s.name, "path": s.path} for s in cfg.data.sources], run)
-    reused = None
-    if args.baseline is not None and args.baseline.suffix == ".json":
-        reused, args.baseline = scored_baseline(args.baseline, args.tokens), None
-        plan = {}
-    else:
-        plan = {"baseline": (args.baseline, base_overrides)}
-    if args.baseline is None and reused is None:
-        plan["baseline"] = (train_budget(argparse.Namespace(**{**vars(args), "work": args.work / "baseline"}),
-                                         args.tokens, base_overrides, run), base_overrides)  # fmt: skip
+    # the baseline: a scaling JSON's scored run (reused as it stands), a finished run folder, or trained here
+    reused = scored_baseline(args.baseline, args.tokens) if args.baseline and args.baseline.suffix == ".json" else None
+    plan, seed = {}, []
+    if reused is None:
+        ns = argparse.Namespace(**{**vars(args), "work": args.work / "baseline"})
+        out = args.baseline or train_budget(ns, args.tokens, base_overrides, run)
+        plan["baseline"], seed = (out, base_overrides), [out]
     for name, *overrides in args.lever:
         ns = argparse.Namespace(**{**vars(args), "work": args.work / name})
-        seed = [plan["baseline"][0]] if plan.get("baseline") else []
         out = train_budget(ns, args.tokens, [*base_overrides, *overrides], run, seed_from=seed)
         plan[name] = (out, [*base_overrides, *overrides])
     if args.train_only:
         return 0
     scored = {name: score_run(args, out, overrides, run) for name, (out, overrides) in plan.items()}
-    base = reused if reused is not None else scored.pop("baseline")
+    base = reused or scored.pop("baseline")
     result = {
         "what": "recipe levers of the default model at a fixed token budget, scored like the scaling curve",
         "config": str(args.config),

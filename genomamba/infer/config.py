@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from genomamba.devices import check_device_name
+from genomamba.infer.trackio import MAX_ZOOMS
 from genomamba.vep.config import DEFAULT_CONTEXT, MIN_CONTEXT
 
 Strands = Literal["forward", "average", "concat"]
@@ -99,8 +100,9 @@ class TrackConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.bigwig_zooms != "auto" and not (isinstance(self.bigwig_zooms, int) and 0 <= self.bigwig_zooms <= 10):
-            raise ValueError(f"bigwig_zooms must be auto or 0..10, got {self.bigwig_zooms!r}")
+        zooms = self.bigwig_zooms
+        if zooms != "auto" and not (isinstance(zooms, int) and 0 <= zooms <= MAX_ZOOMS):
+            raise ValueError(f"bigwig_zooms must be auto or 0..{MAX_ZOOMS}, got {zooms!r}")
         if self.tile < 0 or self.batch_size < 0 or self.window < 0 or self.step < 0 or self.threads < 0:
             raise ValueError("tile, batch_size, window, step and threads must be >= 0")
         if self.margin is not None and self.margin < 0:

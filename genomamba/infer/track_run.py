@@ -74,9 +74,9 @@ def write_tracks(
     producer = make_producer(net, genome, cfg, device, checkpoint)
     record = _provenance(checkpoint, producer, cfg, regions, device)
     sizes = {name: length for name, length in genome.contigs.items() if length > 0}
-    zooms = zoom_levels(cfg.bigwig_zooms, record["bases"])
-    record["bigwig_zooms"] = zooms if "bigwig" in cfg.formats else None
-    if "bigwig" in cfg.formats and cfg.bigwig_zooms == "auto":
+    zooms = zoom_levels(cfg.bigwig_zooms, record["bases"]) if "bigwig" in cfg.formats else None
+    record["bigwig_zooms"] = zooms
+    if zooms is not None and cfg.bigwig_zooms == "auto":
         log.info("bigwig_zooms auto: %d zoom levels for %s bases (none above %s: bounded memory)", zooms,
                  record["bases"], ZOOMS_AUTO_BASES)  # fmt: skip
     t0 = time.perf_counter()
