@@ -11,6 +11,11 @@ JSON lists each lever's differences from the baseline.
     python benchmarks/levers.py --baseline benchmarks/results/scaling.json ...   # the scaling curve's scored run
     python benchmarks/levers.py ... --train-only     # train the levers and stop (score later, e.g. on a quiet box)
     python benchmarks/levers.py --table              # the README table from the JSON
+    python benchmarks/levers.py ... --equal-compute --lever wide model.d_model=192   # model size at fixed compute
+
+With ``--equal-compute`` a lever trains for the baseline's compute instead of its tokens: a short timing probe runs
+the unchanged recipe and the lever back to back (same machine, same load, final sequence length), and the lever's
+token budget is the baseline's scaled by their tokens/s ratio; this is how a bigger or smaller model is compared.
 
 A lever that changes ``data.seq_len`` should pin ``data.eval_seq_len`` to the baseline's (1024), so that bits/base
 are scored on the same tiles (and short held-out windows of small genomes still hold a tile); its SNV AUROCs use the
@@ -28,7 +33,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 
 from default_model import CONFIG, recipe_overrides  # noqa: E402
-from recipe import ROOT, Runner, build_windows, machine, write_json  # noqa: E402
+from recipe import ROOT, Runner, build_windows, machine, time_steps, write_json  # noqa: E402
 from scaling import _f, score_run, train_budget  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "levers.json"
@@ -45,6 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="a lever: its name, then its config overrides")  # fmt: skip
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "levers")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--equal-compute",
+        action="store_true",
+        help="train each lever for the baseline's compute (tokens scaled by the probed tokens/s ratio)",
+    )
+    ap.add_argument("--probe-steps", type=int, default=30, help="steps of each --equal-compute timing probe")
     ap.add_argument("--train-only", action="store_true")
     ap.add_argument("--table", action="store_true", help="print the README table of --out and exit")
     ap.add_argument("--note", default="")
@@ -60,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 ap.error(f"--lever {' '.join(lever)}: expected NAME KEY=VALUE [KEY=VALUE ...]")
         if args.tokens < 1e5 or args.tokens > 1e12:
             ap.error(f"--tokens {args.tokens:g}: expected 1e5 .. 1e12")
+        if not 5 <= args.probe_steps <= 1000:
+            ap.error(f"--probe-steps {args.probe_steps}: expected 5 .. 1000")
     return args
 
 
@@ -77,6 +90,35 @@ def scored_baseline(path: Path, tokens: float) -> dict:
     return {**near[0], "reused_from": str(path)}
 
 
+def matched_tokens(tokens: float, base: dict, lever: dict) -> float:
+    """The lever's token budget at the baseline's compute: ``tokens`` x (lever tokens/s / baseline tokens/s), each
+    from a timing probe (``tokens_per_step`` / ``step_seconds``)."""
+    rate = lambda p: p["tokens_per_step"] / p["step_seconds"]  # noqa: E731
+    return tokens * rate(lever) / rate(base)
+
+
+def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str], run: Runner) -> dict:
+    """Time the unchanged recipe and the lever back to back at the final sequence length (no warm-up stages, so
+    the probe times the length most steps run at); their tokens/s give the lever's equal-compute token budget.
+    Kept in ``<work>/<name>/probe.json`` and reused, so a rerun (e.g. scoring after --train-only) finds its run."""
+    from genomamba.pretrain.config import load_pretrain_config
+
+    cache = args.work / name / "probe.json"
+    if cache.is_file():
+        out = json.loads(cache.read_text())
+        if out.get("for_tokens") == args.tokens:
+            return out
+    out = {"for_tokens": args.tokens}
+    for key, ov in (("baseline", base_overrides), ("lever", [*base_overrides, *overrides])):
+        ov = [*ov, "data.warmup_stages=[]"]
+        cfg, _ = load_pretrain_config(args.config, ov)
+        p = time_steps(args.config, args.work / name / f"probe_{key}", ov, run, args.probe_steps)
+        out[key] = {**p, "tokens_per_step": cfg.data.tokens_per_micro_batch * cfg.trainer.accumulate_grad_batches}
+    out["tokens"] = matched_tokens(args.tokens, out["baseline"], out["lever"])
+    write_json(cache, out)
+    return out
+
+
 def compare(base: dict, lever: dict) -> dict:
     """Lever minus baseline: per-genome Δ(bits/base - k-mer) and Δ AUROC per genome and contrast."""
     out: dict = {"bits": {}, "auroc": {}}
@@ -91,18 +133,25 @@ def compare(base: dict, lever: dict) -> dict:
     return out
 
 
+def _mean_bits(run: dict, genomes) -> str:
+    """Mean (model - best k-mer) bits/base of a scored run over those of ``genomes`` that have it."""
+    d = [run["bits_per_base"].get(g, {}).get("model_minus_kmer") for g in genomes]
+    d = [x for x in d if x is not None]
+    return _f(sum(d) / len(d) if d else None, "{:+.3f}")
+
+
 def table(result: dict) -> str:
     """Markdown: baseline, then each lever, with its AUROCs (difference from the baseline in brackets)."""
     base = result["baseline"]
     pairs = [(g, c) for g in base["vep_auroc"] for c in base["vep_auroc"][g]["contrasts"] if c != "splice_vs_intron"]
-    head = ["run", "overrides", "train min", "mean Δbits vs k-mer", *(f"{g} {c.split('_vs_')[0]}" for g, c in pairs)]
+    contrasts = [f"{g} {c.split('_vs_')[0]}" for g, c in pairs]
+    focal = list(base["vep_auroc"])  # the genomes with dev SNVs
+    head = ["run", "overrides", "tokens", "train min", "mean Δbits vs k-mer", "focal Δbits", *contrasts]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for name, r, overrides in [("baseline", base, ""), *((n, v["run"], " ".join(v["overrides"]))
                                                            for n, v in result["levers"].items())]:  # fmt: skip
-        deltas = [v.get("model_minus_kmer") for v in r["bits_per_base"].values()]
-        deltas = [d for d in deltas if d is not None]
-        cells = [name, f"`{overrides}`" if overrides else "-", f"{r['fit_seconds'] / 60:.1f}",
-                 _f(sum(deltas) / len(deltas) if deltas else None, "{:+.3f}")]  # fmt: skip
+        cells = [name, f"`{overrides}`" if overrides else "-", f"{r['tokens'] / 1e6:.1f}M",
+                 f"{r['fit_seconds'] / 60:.1f}", _mean_bits(r, r["bits_per_base"]), _mean_bits(r, focal)]  # fmt: skip
         for g, c in pairs:
             a = r["vep_auroc"][g]["contrasts"][c]["model"]
             b = base["vep_auroc"][g]["contrasts"][c]["model"]
@@ -129,23 +178,35 @@ def main(argv=None) -> int:
         ns = argparse.Namespace(**{**vars(args), "work": args.work / "baseline"})
         out = args.baseline or train_budget(ns, args.tokens, base_overrides, run)
         plan["baseline"], seed = (out, base_overrides), [out]
+    probes = {}
     for name, *overrides in args.lever:
         ns = argparse.Namespace(**{**vars(args), "work": args.work / name})
-        out = train_budget(ns, args.tokens, [*base_overrides, *overrides], run, seed_from=seed)
+        tokens = args.tokens
+        if args.equal_compute:
+            probes[name] = probe_pair(args, name, base_overrides, overrides, run)
+            tokens = probes[name]["tokens"]
+        out = train_budget(ns, tokens, [*base_overrides, *overrides], run, seed_from=seed)
         plan[name] = (out, [*base_overrides, *overrides])
     if args.train_only:
         return 0
     scored = {name: score_run(args, out, overrides, run) for name, (out, overrides) in plan.items()}
     base = reused or scored.pop("baseline")
     result = {
-        "what": "recipe levers of the default model at a fixed token budget, scored like the scaling curve",
+        "what": "recipe levers of the default model, each at the baseline's token budget or, where it has an "
+        "'equal_compute' probe, at its compute; scored like the scaling curve",
         "config": str(args.config),
         "tokens": args.tokens,
+        "equal_compute": args.equal_compute,
         "machine": machine(),
         "note": args.note,
         "baseline": base,
         "levers": {
-            name: {"overrides": list(args.lever[i][1:]), "run": r, "minus_baseline": compare(base, r)}
+            name: {
+                "overrides": list(args.lever[i][1:]),
+                "run": r,
+                "minus_baseline": compare(base, r),
+                **({"equal_compute": probes[name]} if name in probes else {}),
+            }
             for i, (name, r) in enumerate(scored.items())
         },
         "commands": run.commands,

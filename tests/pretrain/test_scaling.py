@@ -62,9 +62,10 @@ def test_fresher_reuses_only_newer_results(tmp_path):
     assert not recipe.fresher(out, [inp])
 
 
-def _scored(bits: float, stop: float, secs: float = 60.0) -> dict:
+def _scored(bits: float, stop: float, secs: float = 60.0, tokens: float = 7.5e6) -> dict:
     contrasts = {c: {"model": stop, "kmer": 0.5} for c in scaling.TARGETS}
-    return {"fit_seconds": secs, "bits_per_base": {"g": {"model_minus_kmer": bits}, "h": {}},
+    return {"fit_seconds": secs, "tokens": tokens,
+            "bits_per_base": {"g": {"model_minus_kmer": bits}, "h": {"model_minus_kmer": bits + 0.1}},
             "vep_auroc": {"g": {"contrasts": contrasts}}}  # fmt: skip
 
 
@@ -76,13 +77,28 @@ def test_levers_parse_and_compare_against_the_baseline(capsys):
             levers.parse_args(bad)
     capsys.readouterr()
     diff = levers.compare(_scored(-0.02, 0.60), _scored(-0.05, 0.64))
-    assert diff["bits"] == {"g": pytest.approx(-0.03), "h": None}
+    assert diff["bits"] == {"g": pytest.approx(-0.03), "h": pytest.approx(-0.03)}
     assert diff["auroc"]["g/stop_gained_vs_synonymous"] == pytest.approx(0.04)
     result = {"baseline": _scored(-0.02, 0.60), "levers": {"ctx": {"overrides": ["data.seq_len=4096"],
                                                                    "run": _scored(-0.05, 0.64, 120.0)}}}  # fmt: skip
     lines = levers.table(result).splitlines()
-    assert lines[2].startswith("| baseline | - | 1.0 | -0.020 | 0.600 |")
-    assert lines[3].startswith("| ctx | `data.seq_len=4096` | 2.0 | -0.050 | 0.640 (+0.040) |")
+    # mean over both genomes, then over the focal one (the genome with dev SNVs)
+    assert lines[2].startswith("| baseline | - | 7.5M | 1.0 | +0.030 | -0.020 | 0.600 |")
+    assert lines[3].startswith("| ctx | `data.seq_len=4096` | 7.5M | 2.0 | +0.000 | -0.050 | 0.640 (+0.040) |")
+
+
+def test_levers_equal_compute_scales_tokens_by_the_probed_speed_and_reuses_its_probe(tmp_path):
+    args = levers.parse_args(["--equal-compute", "--lever", "wide", "model.d_model=192", "--work", str(tmp_path)])
+    assert args.equal_compute and args.probe_steps == 30
+    with pytest.raises(SystemExit):
+        levers.parse_args(["--equal-compute", "--probe-steps", "2", "--lever", "wide", "model.d_model=192"])
+    base, slow = {"tokens_per_step": 8192, "step_seconds": 1.0}, {"tokens_per_step": 8192, "step_seconds": 2.5}
+    assert levers.matched_tokens(7.5e6, base, slow) == pytest.approx(3e6)
+    assert levers.matched_tokens(7.5e6, base, {"tokens_per_step": 16384, "step_seconds": 1.0}) == pytest.approx(15e6)
+    # a rerun (scoring after --train-only) reuses the probe of the same budget, so it finds the same run folder
+    cached = {"for_tokens": 7.5e6, "baseline": base, "lever": slow, "tokens": 3e6}
+    recipe.write_json(tmp_path / "wide" / "probe.json", cached)
+    assert levers.probe_pair(args, "wide", [], ["model.d_model=192"], run=None) == cached
 
 
 def test_levers_reuse_the_scaling_curves_scored_run_as_baseline(tmp_path):
