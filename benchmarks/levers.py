@@ -4,13 +4,16 @@ A lever is a name plus config overrides of the default recipe (configs/pretrain/
 trains the same token budget as a baseline run of the unchanged recipe (by default the scaling curve's 7.5M-token
 run, reused from its folder), and both are scored the same way as the scaling curve (benchmarks/scaling.py):
 per-genome test bits/base against the best two-sided k-mer, and dev-SNV contrast AUROCs with bootstrap CIs. The
-JSON lists each lever's differences from the baseline.
+JSON lists each lever's differences from the baseline and, where both runs' dev-SNV scores are at hand (not for a
+baseline reused from a scaling JSON), a paired bootstrap 95 % CI of each AUROC difference: the runs score the same
+SNVs, so the paired CI is much tighter than the per-run CIs, which mostly measure which SNVs were drawn.
 
     python benchmarks/levers.py --tokens 7.5e6 --baseline results/scaling/tokens_7500000 \\
         --lever ctx4096 data.seq_len=4096 data.eval_seq_len=1024 --lever softmask1 data.softmask_weight=1.0
     python benchmarks/levers.py --baseline benchmarks/results/scaling.json ...   # the scaling curve's scored run
     python benchmarks/levers.py ... --train-only     # train the levers and stop (score later, e.g. on a quiet box)
     python benchmarks/levers.py --table              # the README table from the JSON
+    python benchmarks/levers.py --merge a.json b.json   # levers run side by side (same baseline) into one --out
     python benchmarks/levers.py ... --equal-compute --lever wide model.d_model=192   # model size at fixed compute
 
 With ``--equal-compute`` a lever trains for the baseline's compute instead of its tokens: a short timing probe runs
@@ -32,8 +35,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 import argparse  # noqa: E402
 import json  # noqa: E402
 
+import numpy as np  # noqa: E402
 from default_model import CONFIG, recipe_overrides  # noqa: E402
-from recipe import ROOT, Runner, build_windows, machine, time_steps, write_json  # noqa: E402
+from recipe import CONTRASTS, ROOT, Runner, build_windows, machine, read_scores, time_steps, write_json  # noqa: E402
 from scaling import _f, score_run, train_budget  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "levers.json"
@@ -58,12 +62,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--probe-steps", type=int, default=30, help="steps of each --equal-compute timing probe")
     ap.add_argument("--train-only", action="store_true")
     ap.add_argument("--table", action="store_true", help="print the README table of --out and exit")
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                    help="combine levers JSONs of the same baseline run into --out and exit")  # fmt: skip
     ap.add_argument("--note", default="")
     ap.add_argument("--snvs-per-class", type=int)
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args(argv)
     args.gpu = False  # score_run's device choice: levers are measured on the CPU
-    if not args.table:
+    if not (args.table or args.merge):
         if not args.lever:
             ap.error("give at least one --lever NAME KEY=VALUE ...")
         for lever in args.lever:
@@ -119,6 +125,36 @@ def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str],
     return out
 
 
+def paired_differences(base: dict, lever: dict, n_boot: int) -> dict:
+    """Lever minus baseline AUROC per ``genome/contrast`` with a paired bootstrap 95 % CI: both runs scored the same
+    dev SNVs, so resampling the SNVs together cancels the SNV-sampling noise the per-run CIs carry. Read from the
+    runs' score-vcf TSVs (``<run>/snvs``); a genome whose TSVs are gone (a reused baseline) is left out."""
+    from genomamba.metrics.ranking import paired_auroc_ci
+
+    out = {}
+    for genome, scores in lever["vep_auroc"].items():
+        other = base["vep_auroc"].get(genome)
+        if other is None:
+            continue
+        tsvs = [
+            Path(r["run"]) / "snvs" / f"{genome}.model.c{v['context']}.tsv" for r, v in ((lever, scores), (base, other))
+        ]
+        if not all(t.is_file() for t in tsvs):
+            continue
+        a, b = map(read_scores, tsvs)
+        if not (np.array_equal(a["chrom"], b["chrom"]) and np.array_equal(a["csq"], b["csq"])):
+            raise SystemExit(f"{tsvs[0]} and {tsvs[1]}: not the same SNVs in the same order")
+        ok = np.isfinite(a["score"]) & np.isfinite(b["score"])
+        for contrast, (pos, neg) in CONTRASTS.items():
+            in_pos, in_neg = ok & np.isin(a["csq"], pos), ok & np.isin(a["csq"], neg)
+            if not (in_pos.any() and in_neg.any()):
+                continue
+            ix = np.flatnonzero(in_pos | in_neg)
+            r = paired_auroc_ci(in_pos[ix].astype(np.int64), -a["score"][ix], -b["score"][ix], n_boot, seed=0)
+            out[f"{genome}/{contrast}"] = {"difference": r["difference"], "ci": r["difference_ci"], "n": r["n"]}
+    return out
+
+
 def compare(base: dict, lever: dict) -> dict:
     """Lever minus baseline: per-genome Δ(bits/base - k-mer) and Δ AUROC per genome and contrast."""
     out: dict = {"bits": {}, "auroc": {}}
@@ -140,30 +176,58 @@ def _mean_bits(run: dict, genomes) -> str:
     return _f(sum(d) / len(d) if d else None, "{:+.3f}")
 
 
+def _significant(paired: dict | None) -> bool:
+    """Whether a paired difference's 95 % CI excludes 0."""
+    ci = (paired or {}).get("ci")
+    return bool(ci) and (ci[0] > 0 or ci[1] < 0)
+
+
 def table(result: dict) -> str:
-    """Markdown: baseline, then each lever, with its AUROCs (difference from the baseline in brackets)."""
+    """Markdown: baseline, then each lever, with its AUROCs (difference from the baseline in brackets; * where the
+    paired bootstrap CI of the difference excludes 0)."""
     base = result["baseline"]
     pairs = [(g, c) for g in base["vep_auroc"] for c in base["vep_auroc"][g]["contrasts"] if c != "splice_vs_intron"]
     contrasts = [f"{g} {c.split('_vs_')[0]}" for g, c in pairs]
     focal = list(base["vep_auroc"])  # the genomes with dev SNVs
     head = ["run", "overrides", "tokens", "train min", "mean Δbits vs k-mer", "focal Δbits", *contrasts]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
-    for name, r, overrides in [("baseline", base, ""), *((n, v["run"], " ".join(v["overrides"]))
-                                                           for n, v in result["levers"].items())]:  # fmt: skip
+    for name, lever in [("baseline", {"run": base, "overrides": []}), *result["levers"].items()]:
+        r, overrides = lever["run"], " ".join(lever["overrides"])
         cells = [name, f"`{overrides}`" if overrides else "-", f"{r['tokens'] / 1e6:.1f}M",
                  f"{r['fit_seconds'] / 60:.1f}", _mean_bits(r, r["bits_per_base"]), _mean_bits(r, focal)]  # fmt: skip
         for g, c in pairs:
             a = r["vep_auroc"][g]["contrasts"][c]["model"]
             b = base["vep_auroc"][g]["contrasts"][c]["model"]
-            cells.append(_f(a) if r is base else f"{_f(a)} ({_f(None if a is None else a - b, '{:+.3f}')})")
+            star = "*" if _significant(lever.get("paired", {}).get(f"{g}/{c}")) else ""
+            cells.append(_f(a) if r is base else f"{_f(a)} ({_f(None if a is None else a - b, '{:+.3f}')}{star})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def merge(paths: list[Path]) -> dict:
+    """One levers JSON from several runs of this script against the same baseline run (levers trained side by side
+    in separate processes): levers, commands and notes combined."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    out = {**parts[0], "levers": {}, "commands": []}
+    for path, part in zip(paths, parts):
+        if part["baseline"]["run"] != out["baseline"]["run"]:
+            raise SystemExit(f"{path}: baseline {part['baseline']['run']} is not {out['baseline']['run']}")
+        out["levers"].update(part["levers"])
+        out["commands"] += part["commands"]
+    out["note"] = " | ".join(dict.fromkeys(p["note"] for p in parts if p["note"]))
+    out["equal_compute"] = any(p.get("equal_compute") for p in parts)
+    return out
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.table:
         print(table(json.loads(args.out.read_text())))
+        return 0
+    if args.merge:
+        result = merge(args.merge)
+        write_json(args.out, result)
+        print(table(result))
         return 0
     run = Runner()
     base_overrides = recipe_overrides(False, False, args.work, [])
@@ -205,6 +269,7 @@ def main(argv=None) -> int:
                 "overrides": list(args.lever[i][1:]),
                 "run": r,
                 "minus_baseline": compare(base, r),
+                "paired": paired_differences(base, r, args.bootstrap),
                 **({"equal_compute": probes[name]} if name in probes else {}),
             }
             for i, (name, r) in enumerate(scored.items())

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +126,43 @@ def test_seed_baselines_copies_the_first_available_cache_once(tmp_path):
     assert (out / "baselines.json").read_text() == '{"key": "k"}'
     assert recipe.seed_baselines(tmp_path / "new", [out.parent / "out"]) is not None
     assert recipe.seed_baselines(out, [out]) is None
+
+
+def _snv_run(path: Path, scores, csq) -> dict:
+    """A scored run folder whose fly SNV TSV holds ``scores`` (lower = more damaging) for ``csq``."""
+    (path / "snvs").mkdir(parents=True)
+    rows = "".join(f"4\t{s}\t{c}\n" for s, c in zip(scores, csq))
+    (path / "snvs" / "fly.model.c1024.tsv").write_text("chrom\tllr\tCSQ\n" + rows)
+    return {"run": str(path), "vep_auroc": {"fly": {"context": 1024}}}
+
+
+def test_levers_paired_difference_resamples_the_same_snvs_together(tmp_path):
+    rng = np.random.default_rng(0)
+    csq = np.array(["stop_gained"] * 150 + ["synonymous"] * 150)
+    noise = rng.normal(size=300)
+    y = (csq == "stop_gained").astype(float)
+    base = _snv_run(tmp_path / "base", noise - 0.5 * y, csq)
+    better = _snv_run(tmp_path / "better", noise - 0.9 * y, csq)  # the same noise: only the signal differs
+    d = levers.paired_differences(base, better, n_boot=200)["fly/stop_gained_vs_synonymous"]
+    assert d["difference"] > 0 and d["ci"][0] > 0 and d["n"] == 300  # a small shared-noise gain is resolved
+    assert levers._significant(d) and not levers._significant({"ci": [-0.01, 0.02]})
+    same = levers.paired_differences(base, base, n_boot=50)["fly/stop_gained_vs_synonymous"]
+    assert same["difference"] == 0 and same["ci"] == [0, 0]
+    assert "fly/missense_vs_synonymous" not in levers.paired_differences(base, better, n_boot=50)  # no missense
+    gone = {"run": str(tmp_path / "gone"), "vep_auroc": base["vep_auroc"]}
+    assert levers.paired_differences(gone, better, n_boot=50) == {}  # a reused baseline without its TSVs
+    other = _snv_run(tmp_path / "other", noise, csq[::-1])
+    with pytest.raises(SystemExit, match="not the same SNVs"):
+        levers.paired_differences(base, other, n_boot=50)
+
+
+def test_levers_merge_combines_levers_of_one_baseline(tmp_path):
+    def part(name, run="b", note="n"):
+        body = {"baseline": {"run": run}, "levers": {name: {}}, "commands": [name], "note": note}
+        recipe.write_json(tmp_path / f"{name}.json", body)
+        return tmp_path / f"{name}.json"
+
+    out = levers.merge([part("a"), part("c", note="m")])
+    assert list(out["levers"]) == ["a", "c"] and out["commands"] == ["a", "c"] and out["note"] == "n | m"
+    with pytest.raises(SystemExit, match="baseline x is not b"):
+        levers.merge([part("a"), part("d", run="x")])
