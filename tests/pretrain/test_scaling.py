@@ -66,7 +66,8 @@ def test_fresher_reuses_only_newer_results(tmp_path):
 def _scored(bits: float, stop: float, secs: float = 60.0, tokens: float = 7.5e6) -> dict:
     contrasts = {c: {"model": stop, "kmer": 0.5} for c in scaling.TARGETS}
     return {"fit_seconds": secs, "tokens": tokens,
-            "bits_per_base": {"g": {"model_minus_kmer": bits}, "h": {"model_minus_kmer": bits + 0.1}},
+            "bits_per_base": {"g": {"model_minus_kmer": bits, "model_unmasked": 1.9 + bits},
+                              "h": {"model_minus_kmer": bits + 0.1}},
             "vep_auroc": {"g": {"contrasts": contrasts}}}  # fmt: skip
 
 
@@ -79,13 +80,15 @@ def test_levers_parse_and_compare_against_the_baseline(capsys):
     capsys.readouterr()
     diff = levers.compare(_scored(-0.02, 0.60), _scored(-0.05, 0.64))
     assert diff["bits"] == {"g": pytest.approx(-0.03), "h": pytest.approx(-0.03)}
+    assert diff["bits_unmasked"] == {"g": pytest.approx(-0.03), "h": None}
     assert diff["auroc"]["g/stop_gained_vs_synonymous"] == pytest.approx(0.04)
     result = {"baseline": _scored(-0.02, 0.60), "levers": {"ctx": {"overrides": ["data.seq_len=4096"],
                                                                    "run": _scored(-0.05, 0.64, 120.0)}}}  # fmt: skip
     lines = levers.table(result).splitlines()
     # mean over both genomes, then over the focal one (the genome with dev SNVs)
-    assert lines[2].startswith("| baseline | - | 7.5M | 1.0 | +0.030 | -0.020 | 0.600 |")
-    assert lines[3].startswith("| ctx | `data.seq_len=4096` | 7.5M | 2.0 | +0.000 | -0.050 | 0.640 (+0.040) |")
+    # then the focal genome's non-repeat bits/base (the baseline's; a lever's difference from it)
+    assert lines[2].startswith("| baseline | - | 7.5M | 1.0 | +0.030 | -0.020 | 1.880 | 0.600 |")
+    assert lines[3].startswith("| ctx | `data.seq_len=4096` | 7.5M | 2.0 | +0.000 | -0.050 | -0.030 | 0.640 (+0.040) |")
 
 
 def test_levers_equal_compute_scales_tokens_by_the_probed_speed_and_reuses_its_probe(tmp_path):
