@@ -184,6 +184,19 @@ def _mean_bits(run: dict, genomes, field: str = "model_minus_kmer", minus: dict 
     return _f(sum(d) / len(d) if d else None, fmt)
 
 
+def _short(override: str) -> str:
+    """An override as the table shows it: a ``data.sources`` list by its sources' names and weights."""
+    key, _, value = override.partition("=")
+    if key == "data.sources":
+        import yaml
+
+        try:
+            return f"{key}=[" + ", ".join(f"{d['name']}:{d.get('weight', 1)}" for d in yaml.safe_load(value)) + "]"
+        except (yaml.YAMLError, TypeError, KeyError):
+            pass
+    return override
+
+
 def _significant(paired: dict | None) -> bool:
     """Whether a paired difference's 95 % CI excludes 0."""
     ci = (paired or {}).get("ci")
@@ -209,7 +222,7 @@ def table(result: dict) -> str:
     ]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for name, lever in [("baseline", {"run": base, "overrides": []}), *result["levers"].items()]:
-        r, overrides = lever["run"], " ".join(lever["overrides"])
+        r, overrides = lever["run"], " ".join(map(_short, lever["overrides"]))
         cells = [name, f"`{overrides}`" if overrides else "-", f"{r['tokens'] / 1e6:.1f}M",
                  f"{r['fit_seconds'] / 60:.1f}", _mean_bits(r, r["bits_per_base"]), _mean_bits(r, focal),
                  _mean_bits(r, focal, "model_unmasked", None if r is base else base)]  # fmt: skip

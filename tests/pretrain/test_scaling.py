@@ -86,6 +86,10 @@ def test_levers_parse_and_compare_against_the_baseline(capsys):
                                                                    "run": _scored(-0.05, 0.64, 120.0)}}}  # fmt: skip
     lines = levers.table(result).splitlines()
     # mean over both genomes, then over the focal one (the genome with dev SNVs)
+    assert (
+        levers._short("data.sources=[{name: a, path: x, weight: 2}, {name: b, path: y}]") == "data.sources=[a:2, b:1]"
+    )
+    assert levers._short("data.sources=[oops") == "data.sources=[oops" and levers._short("seed=1") == "seed=1"
     # then the focal genome's non-repeat bits/base (the baseline's; a lever's difference from it)
     assert lines[2].startswith("| baseline | - | 7.5M | 1.0 | +0.030 | -0.020 | 1.880 | 0.600 |")
     assert lines[3].startswith("| ctx | `data.seq_len=4096` | 7.5M | 2.0 | +0.000 | -0.050 | -0.030 | 0.640 (+0.040) |")
