@@ -112,9 +112,9 @@ def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str],
     cache = args.work / name / "probe.json"
     if cache.is_file():
         out = json.loads(cache.read_text())
-        if out.get("for_tokens") == args.tokens:
+        if out.get("for_tokens") == args.tokens and out.get("overrides") == list(overrides):
             return out
-    out = {"for_tokens": args.tokens}
+    out = {"for_tokens": args.tokens, "overrides": list(overrides)}
     for key, ov in (("baseline", base_overrides), ("lever", [*base_overrides, *overrides])):
         ov = [*ov, "data.warmup_stages=[]"]
         cfg, _ = load_pretrain_config(args.config, ov)
@@ -238,7 +238,12 @@ def table(result: dict) -> str:
 def merge(paths: list[Path]) -> dict:
     """One levers JSON from several runs of this script against the same baseline run (levers trained side by side
     in separate processes): levers, commands and notes combined."""
-    parts = [json.loads(Path(p).read_text()) for p in paths]
+    parts = []
+    for path in paths:
+        try:
+            parts.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"{path}: cannot read a levers JSON ({e})") from None
     out = {**parts[0], "levers": {}, "commands": []}
     for path, part in zip(paths, parts):
         if part["baseline"]["run"] != out["baseline"]["run"]:

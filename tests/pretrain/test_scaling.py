@@ -104,7 +104,7 @@ def test_levers_equal_compute_scales_tokens_by_the_probed_speed_and_reuses_its_p
     assert levers.matched_tokens(7.5e6, base, slow) == pytest.approx(3e6)
     assert levers.matched_tokens(7.5e6, base, {"tokens_per_step": 16384, "step_seconds": 1.0}) == pytest.approx(15e6)
     # a rerun (scoring after --train-only) reuses the probe of the same budget, so it finds the same run folder
-    cached = {"for_tokens": 7.5e6, "baseline": base, "lever": slow, "tokens": 3e6}
+    cached = {"for_tokens": 7.5e6, "overrides": ["model.d_model=192"], "baseline": base, "lever": slow, "tokens": 3e6}
     recipe.write_json(tmp_path / "wide" / "probe.json", cached)
     assert levers.probe_pair(args, "wide", [], ["model.d_model=192"], run=None) == cached
 
@@ -171,5 +171,7 @@ def test_levers_merge_combines_levers_of_one_baseline(tmp_path):
 
     out = levers.merge([part("a"), part("c", note="m")])
     assert list(out["levers"]) == ["a", "c"] and out["commands"] == ["a", "c"] and out["note"] == "n | m"
+    with pytest.raises(SystemExit, match="cannot read a levers JSON"):
+        levers.merge([part("a"), tmp_path / "missing.json"])
     with pytest.raises(SystemExit, match="baseline x is not b"):
         levers.merge([part("a"), part("d", run="x")])
