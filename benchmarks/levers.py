@@ -37,7 +37,7 @@ import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 from default_model import CONFIG, recipe_overrides  # noqa: E402
-from recipe import CONTRASTS, ROOT, Runner, build_windows, machine, read_scores, time_steps, write_json  # noqa: E402
+from recipe import ROOT, Runner, build_windows, contrast_items, machine, read_scores, time_steps, write_json  # noqa: E402
 from scaling import _f, score_run, train_budget  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "levers.json"
@@ -107,8 +107,6 @@ def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str],
     """Time the unchanged recipe and the lever back to back at the final sequence length (no warm-up stages, so
     the probe times the length most steps run at); their tokens/s give the lever's equal-compute token budget.
     Kept in ``<work>/<name>/probe.json`` and reused, so a rerun (e.g. scoring after --train-only) finds its run."""
-    from genomamba.pretrain.config import load_pretrain_config
-
     cache = args.work / name / "probe.json"
     if cache.is_file():
         out = json.loads(cache.read_text())
@@ -116,10 +114,8 @@ def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str],
             return out
     out = {"for_tokens": args.tokens, "overrides": list(overrides)}
     for key, ov in (("baseline", base_overrides), ("lever", [*base_overrides, *overrides])):
-        ov = [*ov, "data.warmup_stages=[]"]
-        cfg, _ = load_pretrain_config(args.config, ov)
-        p = time_steps(args.config, args.work / name / f"probe_{key}", ov, run, args.probe_steps)
-        out[key] = {**p, "tokens_per_step": cfg.data.tokens_per_micro_batch * cfg.trainer.accumulate_grad_batches}
+        out[key] = time_steps(args.config, args.work / name / f"probe_{key}", [*ov, "data.warmup_stages=[]"], run,
+                              args.probe_steps)  # fmt: skip
     out["tokens"] = matched_tokens(args.tokens, out["baseline"], out["lever"])
     write_json(cache, out)
     return out
@@ -144,13 +140,10 @@ def paired_differences(base: dict, lever: dict, n_boot: int) -> dict:
         a, b = map(read_scores, tsvs)
         if not (np.array_equal(a["chrom"], b["chrom"]) and np.array_equal(a["csq"], b["csq"])):
             raise SystemExit(f"{tsvs[0]} and {tsvs[1]}: not the same SNVs in the same order")
-        ok = np.isfinite(a["score"]) & np.isfinite(b["score"])
-        for contrast, (pos, neg) in CONTRASTS.items():
-            in_pos, in_neg = ok & np.isin(a["csq"], pos), ok & np.isin(a["csq"], neg)
-            if not (in_pos.any() and in_neg.any()):
+        for contrast, ix, y in contrast_items(a["csq"], np.isfinite(a["score"]) & np.isfinite(b["score"])):
+            if not 0 < y.sum() < y.size:
                 continue
-            ix = np.flatnonzero(in_pos | in_neg)
-            r = paired_auroc_ci(in_pos[ix].astype(np.int64), -a["score"][ix], -b["score"][ix], n_boot, seed=0)
+            r = paired_auroc_ci(y, -a["score"][ix], -b["score"][ix], n_boot, seed=0)
             out[f"{genome}/{contrast}"] = {"difference": r["difference"], "ci": r["difference_ci"], "n": r["n"]}
     return out
 

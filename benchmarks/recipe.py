@@ -80,6 +80,7 @@ def time_steps(config, out: Path, overrides: list[str], run: Runner, steps: int 
     guard_s = float((s.get("homolog_guard") or {}).get("seconds", 0.0))
     return {
         "steps": s["steps"],
+        "tokens_per_step": s["tokens_per_step"],
         "step_seconds": s["fit_seconds"] / max(s["steps"], 1),
         "eval_seconds": max(0.0, (s["wall_seconds"] - s["fit_seconds"] - guard_s) / 2),  # final validate + test
         "guard_seconds": guard_s,
@@ -198,16 +199,21 @@ def read_scores(tsv: Path, column: str = "llr") -> dict[str, np.ndarray]:
     }
 
 
+def contrast_items(csq: np.ndarray, ok: np.ndarray):
+    """Per contrast: its name, the indices of the scored (``ok``) SNVs in either class, and their labels (1 = the
+    damaging class)."""
+    for name, (pos, neg) in CONTRASTS.items():
+        in_pos, in_neg = ok & np.isin(csq, pos), ok & np.isin(csq, neg)
+        ix = np.flatnonzero(in_pos | in_neg)
+        yield name, ix, in_pos[ix].astype(np.int64)
+
+
 def contrast_aurocs(chrom, csq, score, n_boot: int = 1000, seed: int = 0) -> dict:
     """AUROC (lower score = positive class) with a chromosome-stratified 95 % bootstrap CI per contrast."""
     from genomamba.metrics.ranking import auroc, bootstrap_ci, finite
 
     out = {}
-    for name, (pos, neg) in CONTRASTS.items():
-        ok = ~np.isnan(score)
-        in_pos, in_neg = ok & np.isin(csq, pos), ok & np.isin(csq, neg)
-        ix = np.flatnonzero(in_pos | in_neg)
-        y = in_pos[ix].astype(np.int64)
+    for name, ix, y in contrast_items(csq, ~np.isnan(score)):
         row = {"n_pos": int(y.sum()), "n_neg": int(y.size - y.sum()), "auroc": None, "ci": None}
         if row["n_pos"] and row["n_neg"]:
             row["auroc"] = finite(auroc(y, -score[ix]), 4)
