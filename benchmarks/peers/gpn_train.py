@@ -27,6 +27,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,8 +161,10 @@ def worker(job_path: Path) -> int:
 def peer_python(explicit: str | None) -> tuple[str, str | None]:
     """(python, gpn version or None) of the peer environment."""
     python = explicit or (str(PEERS_PYTHON) if PEERS_PYTHON.exists() else sys.executable)
+    # run outside the repository: with ``-c`` the working directory comes first on sys.path, and genomamba's
+    # top-level kernels/ folder would shadow the ``kernels`` package that transformers >= 5.25 imports
     probe = subprocess.run([python, "-c", "import importlib.metadata as m, gpn.model; print(m.version('gpn'))"],
-                           capture_output=True, text=True)  # fmt: skip
+                           capture_output=True, text=True, cwd=tempfile.gettempdir())  # fmt: skip
     return python, probe.stdout.strip() if probe.returncode == 0 else None
 
 
