@@ -1,5 +1,5 @@
 """benchmarks/scaling.py: budgets from --tokens and finished runs (--add-run), train-only mode, the log-linear trend,
-and reuse of dev-SNV scores only when they are newer than the checkpoint and the VCF."""
+and reuse of dev-SNV scores only when they come from the same checkpoint and VCF bytes with the same arguments."""
 
 from __future__ import annotations
 
@@ -61,6 +61,43 @@ def test_fresher_reuses_only_newer_results(tmp_path):
     assert recipe.fresher(out, [inp, tmp_path / "absent"])
     os.utime(inp, (out.stat().st_mtime + 10,) * 2)
     assert not recipe.fresher(out, [inp])
+
+
+def test_scores_are_reused_by_content_not_mtime(tmp_path, monkeypatch):
+    vcf, out = tmp_path / "dev.vcf", tmp_path / "scores.tsv"
+    vcf.write_text("chr1\t5\t.\tA\tG\n")
+    calls = []
+
+    def fake_genomamba(self, *args):  # stands in for `python -m genomamba score-vcf ... --out OUT`
+        calls.append(args)
+        out.write_text(f"scored {len(calls)}\n")
+
+    monkeypatch.setattr(recipe.Runner, "genomamba", fake_genomamba)
+    run, step = recipe.Runner(), ("score-vcf", "--vcf", vcf, "--out", out)
+    run.genomamba_cached(out, [vcf], *step)
+    assert len(calls) == 1 and recipe.inputs_sidecar(out).is_file()
+    # the same bytes copied again later (a newer mtime than the result): reused
+    os.utime(vcf, (out.stat().st_mtime + 100,) * 2)
+    run.genomamba_cached(out, [vcf], *step)
+    assert len(calls) == 1 and run.commands[-1].endswith("# reused")
+    # other arguments, or changed bytes: scored again
+    run.genomamba_cached(out, [vcf], *step, "--context", "512")
+    assert len(calls) == 2
+    vcf.write_text("chr1\t6\t.\tA\tG\n")
+    run.genomamba_cached(out, [vcf], *step, "--context", "512")
+    assert len(calls) == 3 and out.read_text() == "scored 3\n"
+
+
+def test_a_result_from_before_sidecars_is_adopted_only_when_newer(tmp_path):
+    vcf, out = tmp_path / "dev.vcf", tmp_path / "scores.tsv"
+    vcf.write_text("v1")
+    out.write_text("old")
+    os.utime(vcf, (out.stat().st_mtime + 10,) * 2)
+    assert not recipe.reusable(out, [vcf], ("score-vcf",))  # older than its input: not adopted
+    os.utime(vcf, (1_000, 1_000))
+    assert recipe.reusable(out, [vcf], ("score-vcf",))  # adopted, and its sidecar written
+    assert json.loads(recipe.inputs_sidecar(out).read_text())["step"] == ["score-vcf"]
+    assert not recipe.reusable(out, [vcf], ("score-vcf", "--context", "512"))
 
 
 def _scored(bits: float, stop: float, secs: float = 60.0, tokens: float = 7.5e6) -> dict:
