@@ -40,7 +40,7 @@ from recipe import (  # noqa: E402
     evaluate_snvs,
     fit_steps,
     machine,
-    time_steps,
+    time_stages,
     write_json,
 )
 
@@ -128,9 +128,10 @@ def budget_minutes(args, cfg) -> float | None:
     return cfg.trainer.max_time_minutes
 
 
-def probe(args, overrides: list[str], run: Runner) -> dict:
-    """Seconds per optimizer step and per evaluation pass, from a short run of the same recipe."""
-    return time_steps(args.config, args.work / "probe", overrides, run, args.probe_steps)
+def probe(args, cfg, overrides: list[str], run: Runner) -> dict:
+    """Seconds per optimizer step (at the final length and at each warm-up stage's) and per evaluation pass, from
+    short runs of the same recipe."""
+    return time_stages(args.config, args.work / "probe", overrides, run, cfg.data.warmup_stages, args.probe_steps)
 
 
 def prepare(args, cfg, model_cfg, run: Runner) -> dict:
@@ -174,8 +175,9 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
         plan = {"budget_minutes": budget, "max_steps": cfg.trainer.max_steps, "probe": None}
         plan["val_every_steps"] = cfg.trainer.val_every_steps
         if budget and args.probe_steps and (args.budget_minutes or not args.smoke):  # smoke: only when asked
-            plan["probe"] = p = probe(args, overrides, run)
-            plan["max_steps"], plan["val_every_steps"] = fit_steps(budget * 60, p["step_seconds"], p["eval_seconds"])
+            plan["probe"] = p = probe(args, cfg, overrides, run)
+            plan["max_steps"], plan["val_every_steps"] = fit_steps(budget * 60, p["step_seconds"], p["eval_seconds"],
+                                                                   warmup=p["warmup"])  # fmt: skip
         every = plan["val_every_steps"]
         plan["settings"] = [f"trainer.max_steps={plan['max_steps']}", f"trainer.val_every_steps={every}",
                             f"trainer.ckpt_every_steps={min(every, 500)}",

@@ -27,6 +27,31 @@ def test_fit_steps_fills_the_budget():
     assert default_model.fit_steps(10.0, 1.0, 100.0, 5) == (5, 1)  # never fewer steps than evaluations
 
 
+def test_fit_steps_counts_the_cheaper_warm_up_steps_at_their_own_speed():
+    warm = [{"seq_len": 256, "steps": 100, "step_seconds": 0.25}]
+    steps, _ = default_model.fit_steps(600.0, 0.5, 10.0, n_evals=5, warmup=warm)
+    # 100 warm-up steps take 25 s; the rest of the 500 s of steps run at 0.5 s
+    assert steps == 100 + int((0.95 * 600 - 70 - 25) / 0.5)
+    # a budget that ends inside the warm-up stage
+    assert default_model.fit_steps(20.0, 0.5, 1.0, n_evals=5, warmup=warm)[0] == int((19 - 7) / 0.25)
+
+
+def test_the_probe_times_every_training_length(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_time_steps(config, out, overrides, run, steps=30):
+        seen.append((out.name, overrides))
+        length = next((int(o.split("=")[1]) for o in overrides if o.startswith("data.seq_len=")), 1024)
+        return {"steps": steps, "tokens_per_step": 8192, "step_seconds": length / 1000, "eval_seconds": 5.0}
+
+    monkeypatch.setattr(recipe, "time_steps", fake_time_steps)
+    stages = [type("Stage", (), {"seq_len": 256, "steps": 300})()]
+    p = recipe.time_stages("cfg.yaml", tmp_path / "probe", ["x=1"], None, stages)
+    assert seen == [("probe", ["x=1", "data.warmup_stages=[]"]),
+                    ("probe_256", ["x=1", "data.seq_len=256", "data.warmup_stages=[]"])]  # fmt: skip
+    assert p["step_seconds"] == 1.024 and p["warmup"] == [{"seq_len": 256, "steps": 300, "step_seconds": 0.256}]
+
+
 def test_contrast_aurocs_orient_lower_scores_as_damaging():
     csq = np.array(["stop_gained"] * 3 + ["synonymous"] * 3 + ["missense"] * 2 + ["splice_donor", "intron"])
     score = np.array([-5.0, -4, -3, 1, 2, 3, np.nan, -1, -2, 0.5])
