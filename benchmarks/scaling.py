@@ -9,6 +9,7 @@ CPU hours (this machine's measured tokens/s) and GPU minutes (``--gpu`` runs, or
     python benchmarks/scaling.py --tokens 10e6 40e6 160e6                     # the default model's recipe
     python benchmarks/scaling.py --config configs/pretrain/scaling_fly.yaml --tokens 10e6 40e6 160e6
     python benchmarks/scaling.py --smoke                                      # 3 tiny budgets (checks the code)
+    python benchmarks/scaling.py --keep-runs benchmarks/results/scaling.json --add-run results/default_model/pretrain
     python benchmarks/scaling.py --table                                      # the README table from the JSON
 """
 
@@ -48,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--add-run", type=Path, action="append", default=[], metavar="DIR",
                     help="a finished `genomamba pretrain` output of the same recipe (e.g. the default model's "
                     "results/default_model/pretrain) to include as one more budget")  # fmt: skip
+    ap.add_argument("--keep-runs", type=Path, metavar="JSON",
+                    help="carry the scored runs of an earlier result JSON of the same recipe into this curve (their "
+                    "run folders need not exist); a budget trained or added again replaces its kept row")  # fmt: skip
     ap.add_argument("--note", default="", help="how the runs were made (load, side-by-side jobs), kept in the JSON")
     ap.add_argument("--train-only", action="store_true",
                     help="train the --tokens budgets and stop (two 1-thread invocations can train side by side; "
@@ -60,9 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.tokens = args.tokens or list(SMOKE_TOKENS)
         args.snvs_per_class = args.snvs_per_class or 8
         args.bootstrap = min(args.bootstrap, 50)
-    n_budgets = len(args.tokens or []) + len(args.add_run)
+    args.kept = kept_runs(args.keep_runs, ap.error) if args.keep_runs else []
+    n_budgets = len(args.tokens or []) + len(args.add_run) + len(args.kept)
     if not args.table and not args.train_only and n_budgets < 3:
-        ap.error("--tokens and --add-run need at least 3 budgets together for a curve")
+        ap.error("--tokens, --add-run and --keep-runs need at least 3 budgets together for a curve")
     if args.train_only and not args.tokens:
         ap.error("--train-only needs --tokens")
     return args
@@ -89,6 +94,22 @@ def train_budget(args, tokens: float, overrides: list[str], run: Runner, seed_fr
     return out
 
 
+def kept_runs(path: Path, error) -> list[dict]:
+    """The scored runs of an earlier scaling JSON, each marked with where it was kept from."""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        error(f"--keep-runs {path}: not a scaling result JSON ({exc.__class__.__name__}: {exc})")
+    return [{**r, "kept_from": str(path)} for r in runs]
+
+
+def merge_runs(kept: list[dict], scored: list[dict]) -> list[dict]:
+    """Kept and newly scored runs by tokens; a newly scored run replaces a kept one of the same folder or budget."""
+    new_keys = {r["run"] for r in scored} | {r["tokens"] for r in scored}
+    old = [r for r in kept if r.get("run") not in new_keys and r["tokens"] not in new_keys]
+    return sorted([*old, *scored], key=lambda r: r["tokens"])
+
+
 def score_run(args, out: Path, overrides: list[str], run: Runner) -> dict:
     """Bits/base and dev-SNV AUROCs of a finished pretraining output folder."""
     from genomamba.pretrain.config import load_pretrain_config
@@ -113,10 +134,17 @@ def score_run(args, out: Path, overrides: list[str], run: Runner) -> dict:
     }
 
 
+def _speed(runs: list[dict], accelerator: str) -> float | None:
+    """Training tokens/s of the largest run on ``accelerator``."""
+    on = [r for r in runs if r["accelerator"] == accelerator]
+    return max(on, key=lambda r: r["tokens"])["tokens_per_s"] if on else None
+
+
 def trend(runs: list[dict], gpu_tps: float | None) -> dict:
-    """Per (genome, contrast): AUROC = a + b log10(tokens), and where it reaches each target."""
-    cpu = [r["tokens_per_s"] for r in runs if r["accelerator"] == "cpu"]
-    gpu = [r["tokens_per_s"] for r in runs if r["accelerator"] == "gpu"] or ([gpu_tps] if gpu_tps else [])
+    """Per (genome, contrast): AUROC = a + b log10(tokens), and where it reaches each target. Hours and minutes use
+    the training speed of the largest run on each kind of machine (the closest to a long run: least of its time in
+    warm-up and evaluation, and the current code when earlier runs are kept)."""
+    cpu, gpu = _speed(runs, "cpu"), _speed(runs, "gpu") or gpu_tps
     out = {}
     for genome in runs[0]["vep_auroc"]:
         for contrast, goal in TARGETS.items():
@@ -132,8 +160,8 @@ def trend(runs: list[dict], gpu_tps: float | None) -> dict:
                 "slope_per_decade": round(float(b), 4),
                 "target": goal,
                 "tokens_to_target": None if need is None else float(f"{need:.3g}"),
-                "cpu_hours": None if need is None or not cpu else round(need / np.mean(cpu) / 3600, 1),
-                "gpu_minutes": None if need is None or not gpu else round(need / np.mean(gpu) / 60, 1),
+                "cpu_hours": None if need is None or not cpu else round(need / cpu / 3600, 1),
+                "gpu_minutes": None if need is None or not gpu else round(need / gpu / 60, 1),
             }
     return out
 
@@ -218,9 +246,7 @@ def main(argv=None) -> int:
     if args.train_only:
         print(f"trained {len(trained)} budget(s) in {args.work}", file=sys.stderr)
         return 0
-    runs = sorted(
-        (score_run(args, out, overrides, run) for out in [*trained, *args.add_run]), key=lambda r: r["tokens"]
-    )
+    runs = merge_runs(args.kept, [score_run(args, out, overrides, run) for out in [*trained, *args.add_run]])
     m = machine(cfg.trainer.threads)
     result = {
         "what": "the same recipe at several token budgets: per-genome test bits/base minus the best two-sided k-mer "

@@ -52,6 +52,35 @@ def test_trend_finds_where_a_rising_auroc_meets_its_target():
     assert flat["tokens_to_target"] is None
 
 
+def test_trend_hours_use_the_largest_runs_speed():
+    def run(tokens, auroc, tps):
+        row = {"model": auroc}
+        return {"tokens": tokens, "tokens_per_s": tps, "accelerator": "cpu",
+                "vep_auroc": {"g": {"contrasts": {c: row for c in scaling.TARGETS}}}}  # fmt: skip
+
+    stop = scaling.trend([run(1e6, 0.55, 500.0), run(1e8, 0.65, 2000.0)], None)["g/stop_gained_vs_synonymous"]
+    assert stop["cpu_hours"] == pytest.approx(stop["tokens_to_target"] / 2000 / 3600, rel=1e-2)
+    assert stop["gpu_minutes"] is None
+    gpu = scaling.trend([run(1e6, 0.55, 500.0), run(1e8, 0.65, 2000.0)], 1e5)["g/stop_gained_vs_synonymous"]
+    assert gpu["gpu_minutes"] == pytest.approx(gpu["tokens_to_target"] / 1e5 / 60, rel=1e-2)
+
+
+def test_keep_runs_carries_an_earlier_curve_and_new_runs_replace_their_rows(tmp_path, capsys):
+    old = tmp_path / "scaling.json"
+    rows = [{"run": f"r{i}", "tokens": t, "steps": 1} for i, t in enumerate((1e6, 3e6, 1e7))]
+    old.write_text(json.dumps({"runs": rows}))
+    args = scaling.parse_args(["--keep-runs", str(old)])  # three kept budgets make a curve
+    assert [r["kept_from"] for r in args.kept] == [str(old)] * 3
+    merged = scaling.merge_runs(args.kept, [{"run": "r2", "tokens": 1.1e7}, {"run": "new", "tokens": 3e6}])
+    # r2 scored again replaces its kept row; a new run of a kept budget (3e6) replaces that one
+    assert [(r["run"], r["tokens"]) for r in merged] == [("r0", 1e6), ("new", 3e6), ("r2", 1.1e7)]
+    assert "kept_from" not in merged[2]
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        scaling.parse_args(["--keep-runs", str(tmp_path / "bad.json")])
+    assert "not a scaling result JSON" in capsys.readouterr().err
+
+
 def test_fresher_reuses_only_newer_results(tmp_path):
     inp, out = tmp_path / "in.vcf", tmp_path / "out.tsv"
     inp.write_text("x")
