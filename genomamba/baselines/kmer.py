@@ -183,19 +183,31 @@ class BaselineResult:
     bits_per_base: float
     n_positions: int
     alpha: float
+    # over the positions that are not soft-masked (repeats), when evaluate_baselines got ``masks``
+    bits_per_base_unmasked: float | None = None
 
 
 ALPHA_GRID = (0.5, 2.0, 8.0, 32.0, 128.0, 512.0)
 
 
-def _mean_bits(model: KmerModel, tiles: Sequence[np.ndarray], order: int) -> tuple[float, int]:
-    total, count = 0.0, 0
-    for tile in tiles:
+def _mean_bits(
+    model: KmerModel, tiles: Sequence[np.ndarray], order: int, masks: Sequence[np.ndarray] | None = None
+) -> tuple[float, int, float | None]:
+    """(mean bits over non-N targets, their count, the mean over those of them not flagged in ``masks``)."""
+    total, count, total_u, count_u = 0.0, 0, 0.0, 0
+    for i, tile in enumerate(tiles):
         bits = score_tile(model, tile, order)
         ok = ~np.isnan(bits)
         total += float(bits[ok].sum())
         count += int(ok.sum())
-    return (total / count if count else float("nan")), count
+        if masks is not None:
+            keep = ok & ~np.asarray(masks[i], dtype=bool)
+            total_u += float(bits[keep].sum())
+            count_u += int(keep.sum())
+    mean = total / count if count else float("nan")
+    if masks is None:
+        return mean, count, None
+    return mean, count, (total_u / count_u if count_u else float("nan"))
 
 
 def choose_alpha(
@@ -228,13 +240,17 @@ def evaluate_baselines(
     one_sided_orders: Sequence[int] = ONE_SIDED_ORDERS,
     two_sided_orders: Sequence[int] = TWO_SIDED_ORDERS,
     alpha: float | None = 1.0,
+    masks: Sequence[np.ndarray] | dict[str, Sequence[np.ndarray]] | None = None,
 ) -> list[BaselineResult] | dict[str, list[BaselineResult]]:
     """Fit both families on ``train_segments``; mean bits/base over every non-N position of ``tiles``.
 
     ``alpha=None`` picks the smoothing strength per family and order by cross-validation on the train split.
     ``tiles`` may be a dict of named tile lists (e.g. val/test), scored with the same fitted models.
+    ``masks`` (shaped as ``tiles``: one bool array per tile, True = soft-masked repeat) adds each result's
+    ``bits_per_base_unmasked`` over the non-N positions that are not flagged.
     """
     named = tiles if isinstance(tiles, dict) else {"": tiles}
+    named_masks = (masks if isinstance(masks, dict) else {"": masks}) if masks is not None else {}
     out: dict[str, list[BaselineResult]] = {name: [] for name in named}
     for two_sided, orders in ((False, one_sided_orders), (True, two_sided_orders)):
         if not orders:
@@ -248,8 +264,7 @@ def evaluate_baselines(
         models = {a: smooth(counts, two_sided, a, n_bases) for a in set(alphas[k] for k in orders)}
         for k in orders:
             for name, ts in named.items():
-                bpb, count = _mean_bits(models[alphas[k]], ts, k)
-                out[name].append(
-                    BaselineResult(f"{'two' if two_sided else 'one'}_sided_k{k}", two_sided, k, bpb, count, alphas[k])
-                )
+                bpb, count, bpb_u = _mean_bits(models[alphas[k]], ts, k, named_masks.get(name))
+                label = f"{'two' if two_sided else 'one'}_sided_k{k}"
+                out[name].append(BaselineResult(label, two_sided, k, bpb, count, alphas[k], bpb_u))
     return out if isinstance(tiles, dict) else out[""]

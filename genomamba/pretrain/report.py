@@ -44,7 +44,7 @@ def data_checksums(root: Path) -> dict:
 
 def _baseline_key(dm: PretrainDataModule, cfg: PretrainConfig) -> str:
     """Identifies the tiles, their length, the baseline settings and the genomes the cache was made for."""
-    settings = {"len": dm.cfg.eval_len, "cfg": to_dict(cfg.baselines)}
+    settings = {"len": dm.cfg.eval_len, "cfg": to_dict(cfg.baselines), "unmasked": True}
     if len(dm.sources) == 1:
         s = dm.sources[0]
         payload = {"val": s.tiles["val"].tolist(), "test": s.tiles["test"].tolist(), **settings}
@@ -65,15 +65,21 @@ def _baseline_key(dm: PretrainDataModule, cfg: PretrainConfig) -> str:
 
 
 def _genome_baselines(source: Source, cfg: PretrainConfig, length: int) -> dict:
-    """k-mer baselines fitted on one genome's train windows, scored on its val/test tiles."""
+    """k-mer baselines fitted on one genome's train windows, scored on its val/test tiles: on every base, and
+    (``{split}_unmasked``) on the bases that are not soft-masked, as the model's ``bits_per_base_unmasked``."""
     from genomamba.baselines.kmer import evaluate_baselines
 
-    tiles = {split: source.tile_arrays(split, length) for split in ("val", "test")}
+    splits = ("val", "test")
+    tiles = {split: source.tile_arrays(split, length) for split in splits}
+    masks = {split: source.tile_softmask(split, length) for split in splits}
     b = cfg.baselines
-    res = evaluate_baselines(source.segments("train"), tiles, b.one_sided_orders, b.two_sided_orders, b.alpha)
+    res = evaluate_baselines(
+        source.segments("train"), tiles, b.one_sided_orders, b.two_sided_orders, b.alpha, masks=masks
+    )
     out: dict = {"alpha": {r.name: r.alpha for r in res["val"]}}
-    for split in ("val", "test"):
+    for split in splits:
         out[split] = {r.name: r.bits_per_base for r in res[split]}
+        out[f"{split}_unmasked"] = {r.name: r.bits_per_base_unmasked for r in res[split]}
         out[f"{split}_positions"] = res[split][0].n_positions if res[split] else 0
     return out
 

@@ -308,7 +308,11 @@ def _genomes(dm: PretrainDataModule, baselines: dict, run: dict) -> dict:
             "tiles": {"length": dm.cfg.eval_len, "val": int(s.tiles["val"].size), "test": int(s.tiles["test"].size)},
             "final_val_bits_per_base": val,
             "test_bits_per_base": test,
-            "baselines": {k: b[k] for k in ("alpha", "val", "test", "val_positions", "test_positions") if k in b},
+            "baselines": {
+                k: b[k]
+                for k in ("alpha", "val", "test", "val_unmasked", "test_unmasked", "val_positions", "test_positions")
+                if k in b
+            },
         }
         g.update({k: v for k, v in comparisons(b, val, test).items() if k.startswith("test")})
         out[s.name] = g

@@ -116,6 +116,11 @@ class Source:
         tokens = self.windows_dir.tokens
         return [np.asarray(tokens[o : o + length]) for o in self.tiles[split]]
 
+    def tile_softmask(self, split: str, length: int) -> list[np.ndarray]:
+        """(length,) bool per tile of ``tile_arrays``: True where the base is soft-masked (a repeat)."""
+        soft = np.memmap(self.root / "softmask.u8", dtype=np.uint8, mode="r")
+        return [np.asarray(soft[o : o + length]) > 0 for o in self.tiles[split]]
+
 
 def sampling_probabilities(sources: list[Source], temperature: float | None) -> np.ndarray:
     """(k,) float64 probabilities of drawing each genome for a training sample (see the config module doc)."""

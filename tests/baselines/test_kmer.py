@@ -93,6 +93,21 @@ def test_n_is_never_a_target():
     assert all(np.isfinite(r.bits_per_base) for r in res)
 
 
+def test_unmasked_bits_average_only_the_non_repeat_targets():
+    rng = np.random.default_rng(3)
+    train = [rng.integers(0, 4, 800).astype(np.uint8)]
+    tiles = [rng.integers(0, 5, 60).astype(np.uint8) for _ in range(3)]
+    masks = [rng.random(60) < 0.4 for _ in range(3)]
+    res = evaluate_baselines(train, {"test": tiles}, (2,), (1,), masks={"test": masks})["test"]
+    for r in res:
+        model = fit_kmer(train, r.order, r.two_sided, alpha=1.0)
+        bits = np.concatenate([score_tile(model, t, r.order) for t in tiles])
+        keep = ~np.isnan(bits) & ~np.concatenate(masks)
+        assert r.bits_per_base_unmasked == pytest.approx(bits[keep].mean())
+        assert r.bits_per_base == pytest.approx(np.nanmean(bits))  # the all-base mean is unchanged
+    assert all(r.bits_per_base_unmasked is None for r in evaluate_baselines(train, tiles, (2,), (1,)))
+
+
 @pytest.mark.parametrize("two_sided,order", [(False, 2), (True, 2)])
 def test_context_log2_probs_rows_are_distributions_blind_to_the_target(two_sided, order):
     from genomamba.baselines.kmer import context_log2_probs

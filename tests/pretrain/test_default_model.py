@@ -75,6 +75,20 @@ def test_targets_verdicts():
     assert model_card.targets(bpb, vep, None)["stop_gained_vs_synonymous AUROC >= 0.75 on fly and Arabidopsis"] is None
 
 
+def test_card_bits_take_non_repeat_kmers_from_the_summary_or_the_runs_baselines():
+    two = {"baseline": "two_sided_k3", "baseline_bits_per_base": 1.90}
+    g = {"test_bits_per_base": 1.85, "test_vs_best_two_sided": two, "baselines": {"test": {"two_sided_k3": 1.90}}}
+    model_unmasked = {"test/a/bits_per_base_unmasked": 1.93, "test/b/bits_per_base_unmasked": 1.95}
+    summary = {"genomes": {"a": g, "b": {**g, "baselines": {}}}, "test_best_model": model_unmasked}
+    g["baselines"]["test_unmasked"] = {"two_sided_k2": 1.97, "two_sided_k3": 1.96, "one_sided_k5": 1.5}
+    later = {"genomes": {"b": {"test_unmasked": {"two_sided_k3": 1.99}}}}  # b summarised before non-repeat k-mers
+    bpb = model_card.bits_per_base(summary, later)
+    assert bpb["a"]["best_kmer_unmasked_name"] == "two_sided_k3"  # the best two-sided one, never a one-sided
+    assert bpb["a"]["model_unmasked_minus_kmer"] == pytest.approx(1.93 - 1.96)
+    assert bpb["b"]["model_unmasked_minus_kmer"] == pytest.approx(1.95 - 1.99)
+    assert "model_unmasked_minus_kmer" not in model_card.bits_per_base(summary)["b"]
+
+
 def _folder_digest(folder: Path) -> dict[str, str] | None:
     """{file name: sha256} of a folder's files, or None when it does not exist."""
     from genomamba.atomic import file_digest
@@ -103,6 +117,9 @@ def test_smoke_chain_trains_evaluates_and_ships(tmp_path):
     assert card["genomes"]["skud_chr1"]["fasta_md5"] and card["genomes"]["yeast_chrI"]["windows_checksums"]
     assert card["training"]["steps"] == 20 and card["training"]["tokens_seen"] == 20 * 2048
     assert all(b["model"] and b["best_kmer"] for b in card["bits_per_base"].values())
+    # non-repeat bits/base of the model and of the k-mers (yeast is soft-masked), and their difference
+    for b in card["bits_per_base"].values():
+        assert b["model_unmasked_minus_kmer"] == pytest.approx(b["model_unmasked"] - b["best_kmer_unmasked"], abs=1e-4)
     rows = card["vep_auroc"]["yeast_chrI"]["contrasts"]
     assert rows["stop_gained_vs_synonymous"]["n_pos"] == 8 and 0 <= rows["missense_vs_synonymous"]["model"] <= 1
     assert any("score-vcf" in c and "--kmer-baseline" in c for c in card["commands"])

@@ -202,6 +202,10 @@ def test_end_to_end_three_genomes(tmp_path, genome_dirs, fast_overrides):
     for g in genomes.values():
         assert 0.5 < g["test_bits_per_base"] < 3.0
         assert set(g["baselines"]["test"]) == {"one_sided_k0", "one_sided_k2", "two_sided_k1"}
+        # the same k-mers on the non-repeat bases only (the genomes have lowercase repeats, so they differ)
+        unmasked = g["baselines"]["test_unmasked"]
+        assert set(unmasked) == set(g["baselines"]["test"]) and all(np.isfinite(v) for v in unmasked.values())
+        assert unmasked != g["baselines"]["test"]
         assert g["test_vs_best_two_sided"]["model_bits_per_base"] == g["test_bits_per_base"]
         assert g["data_checksums"]["tokens_md5"] and g["tiles"]["test"] > 0
     mean = np.mean([g["test_bits_per_base"] for g in genomes.values()])
