@@ -51,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "results/default_model/pretrain) to include as one more budget")  # fmt: skip
     ap.add_argument("--keep-runs", type=Path, metavar="JSON",
                     help="carry the scored runs of an earlier result JSON of the same recipe into this curve (their "
-                    "run folders need not exist); a budget trained or added again replaces its kept row")  # fmt: skip
+                    "folders need not exist); a budget (tokens seen) scored again replaces its kept row")  # fmt: skip
     ap.add_argument("--note", default="", help="how the runs were made (load, side-by-side jobs), kept in the JSON")
     ap.add_argument("--train-only", action="store_true",
                     help="train the --tokens budgets and stop (two 1-thread invocations can train side by side; "
@@ -104,10 +104,10 @@ def kept_runs(path: Path, error) -> list[dict]:
 
 
 def merge_runs(kept: list[dict], scored: list[dict]) -> list[dict]:
-    """Kept and newly scored runs by tokens; a newly scored run replaces a kept one of the same folder or budget."""
-    new_keys = {r["run"] for r in scored} | {r["tokens"] for r in scored}
-    old = [r for r in kept if r.get("run") not in new_keys and r["tokens"] not in new_keys]
-    return sorted([*old, *scored], key=lambda r: r["tokens"])
+    """Kept and newly scored runs by tokens; a newly scored run replaces a kept one of the same budget (tokens
+    seen). Not by folder: a folder may since hold a retrained run, as results/default_model/pretrain does."""
+    budgets = {r["tokens"] for r in scored}
+    return sorted([*(r for r in kept if r["tokens"] not in budgets), *scored], key=lambda r: r["tokens"])
 
 
 def score_run(args, out: Path, overrides: list[str], run: Runner) -> dict:

@@ -71,10 +71,10 @@ def test_keep_runs_carries_an_earlier_curve_and_new_runs_replace_their_rows(tmp_
     old.write_text(json.dumps({"runs": rows}))
     args = scaling.parse_args(["--keep-runs", str(old)])  # three kept budgets make a curve
     assert [r["kept_from"] for r in args.kept] == [str(old)] * 3
-    merged = scaling.merge_runs(args.kept, [{"run": "r2", "tokens": 1.1e7}, {"run": "new", "tokens": 3e6}])
-    # r2 scored again replaces its kept row; a new run of a kept budget (3e6) replaces that one
-    assert [(r["run"], r["tokens"]) for r in merged] == [("r0", 1e6), ("new", 3e6), ("r2", 1.1e7)]
-    assert "kept_from" not in merged[2]
+    merged = scaling.merge_runs(args.kept, [{"run": "r2", "tokens": 3e7}, {"run": "new", "tokens": 3e6}])
+    # a kept budget scored again (3e6) is replaced; folder r2 now holds a larger, retrained run: both rows stay
+    assert [(r["run"], r["tokens"]) for r in merged] == [("r0", 1e6), ("new", 3e6), ("r2", 1e7), ("r2", 3e7)]
+    assert "kept_from" not in merged[1] and merged[2]["kept_from"] == str(old)
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit):
         scaling.parse_args(["--keep-runs", str(tmp_path / "bad.json")])
