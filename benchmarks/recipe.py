@@ -113,7 +113,7 @@ def time_stages(config, out: Path, overrides: list[str], run: Runner, stages, st
 
 
 def fit_steps(
-    budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EVALS, warmup: list[dict] = ()
+    budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EVALS, warmup: list[dict] | tuple = ()
 ) -> tuple[int, int]:
     """(max_steps, val_every_steps) whose steps plus ``n_evals`` + 2 evaluations take about 95 % of ``budget_s``.
     ``warmup`` (``time_stages``): stages of ``steps`` steps at their own ``step_seconds``, run first; ``step_s``
