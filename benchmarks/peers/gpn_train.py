@@ -158,14 +158,16 @@ def worker(job_path: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------ driver (genomamba env)
-def peer_python(explicit: str | None) -> tuple[str, str | None]:
-    """(python, gpn version or None) of the peer environment."""
+def peer_python(explicit: str | None) -> tuple[str, dict | None]:
+    """(python, {package: version} of gpn, transformers and torch, or None without gpn) of the peer environment."""
     python = explicit or (str(PEERS_PYTHON) if PEERS_PYTHON.exists() else sys.executable)
+    code = "import importlib.metadata as m, gpn.model; print(*(m.version(p) for p in ('gpn', 'transformers', 'torch')))"
     # run outside the repository: with ``-c`` the working directory comes first on sys.path, and genomamba's
     # top-level kernels/ folder would shadow the ``kernels`` package that transformers >= 5.25 imports
-    probe = subprocess.run([python, "-c", "import importlib.metadata as m, gpn.model; print(m.version('gpn'))"],
-                           capture_output=True, text=True, cwd=tempfile.gettempdir())  # fmt: skip
-    return python, probe.stdout.strip() if probe.returncode == 0 else None
+    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if probe.returncode != 0:
+        return python, None
+    return python, dict(zip(("gpn", "transformers", "torch"), probe.stdout.split()))
 
 
 def snv_windows(genome: str, vcf: Path, width: int, per_class: int | None, dst: Path) -> tuple[Path, dict]:
@@ -271,9 +273,10 @@ def main(argv=None) -> int:
     sys.path[:0] = [str(ROOT), str(HERE.parent)]
     from recipe import contrast_aurocs, machine, write_json
 
-    python, version = peer_python(args.peer_python)
-    record = {"peer": "GPN (GPNForMaskedLM, convnet encoder)", "peer_python": python, "gpn_version": version}
-    if version is None:
+    python, versions = peer_python(args.peer_python)
+    record = {"peer": "GPN (GPNForMaskedLM, convnet encoder)", "peer_python": python,
+              "gpn_version": versions and versions["gpn"], "peer_packages": versions}  # fmt: skip
+    if versions is None:
         write_json(args.out, {**record, "status": "gpn not installed"})
         print(f"gpn is not installed in {python}: recorded in {args.out}", file=sys.stderr)
         return 0

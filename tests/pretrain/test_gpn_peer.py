@@ -1,0 +1,79 @@
+"""benchmarks/peers/gpn_train.py without gpn installed: its crops, masking and strand mapping, and the JSON it
+writes when the peer's Python has no gpn (the trained path needs the peer environment; see the README)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
+
+import gpn_train  # noqa: E402
+
+
+def test_crops_are_train_slices_on_either_strand(tmp_path):
+    from genomamba.alphabet import reverse_complement
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 5, 4000).astype(np.uint8)
+    soft = (rng.random(4000) < 0.3).astype(np.uint8)
+    job = {"seq_len": 64, "batch": 40, "probs": [1.0], "genomes": [{"train": [[100, 500], [2000, 1000]]}]}
+    ids, flags = gpn_train.crops(job, rng, [tokens], [soft])
+    assert ids.shape == flags.shape == (40, 64) and set(np.unique(ids)) <= {2, 3, 4, 5, 6}
+    starts = [s for o, n in job["genomes"][0]["train"] for s in range(o, o + n - 64 + 1)]
+    strands = set()
+    for row, flag in zip(ids, flags):
+        for s in starts:
+            fwd = tokens[s : s + 64]
+            if np.array_equal(row, gpn_train.TO_GPN[fwd]) and np.array_equal(flag, soft[s : s + 64] > 0):
+                strands.add("+")
+                break
+            rc = reverse_complement(fwd)
+            if np.array_equal(row, gpn_train.TO_GPN[rc]) and np.array_equal(flag, soft[s : s + 64][::-1] > 0):
+                strands.add("-")
+                break
+        else:
+            raise AssertionError("a crop that is no train slice on either strand")
+    assert strands == {"+", "-"}
+
+
+def test_masking_never_targets_n_and_weights_repeats():
+    rng = np.random.default_rng(1)
+    ids = rng.integers(2, 7, (64, 256))  # 2 = [UNK] (N)
+    soft = rng.random(ids.shape) < 0.5
+    inputs, labels, weight = gpn_train.mask_batch(ids, soft, rng, 0.1)
+    chosen = labels != -100
+    assert not chosen[ids == 2].any() and np.array_equal(labels[chosen], ids[chosen])
+    assert abs(chosen.sum() / (ids >= 3).sum() - 0.15) < 0.01
+    assert abs((inputs[chosen] == gpn_train.MASK).mean() - 0.8) < 0.03
+    assert np.array_equal(inputs[~chosen], ids[~chosen])
+    assert set(np.unique(weight)) == {np.float32(0.1), np.float32(1.0)} and np.all(weight[soft] == np.float32(0.1))
+
+
+def test_gpn_ids_complement_as_nine_minus_id():
+    from genomamba.alphabet import reverse_complement
+
+    acgt = np.arange(4, dtype=np.uint8)
+    assert np.array_equal(gpn_train.TO_GPN[reverse_complement(acgt)[::-1]], 9 - gpn_train.TO_GPN[acgt])
+
+
+def test_without_gpn_the_json_says_so_and_nothing_trains(tmp_path, monkeypatch):
+    out = tmp_path / "peer.json"
+    cwd = []
+    real_run = gpn_train.subprocess.run
+
+    def spy(cmd, **kw):
+        cwd.append(kw.get("cwd"))
+        return real_run(cmd, **kw)
+
+    monkeypatch.setattr(gpn_train.subprocess, "run", spy)
+    assert gpn_train.main(["--peer-python", sys.executable, "--out", str(out), "--work", str(tmp_path / "w")]) == 0
+    record = json.loads(out.read_text())
+    assert record["status"] == "gpn not installed" and record["peer_packages"] is None
+    assert cwd == [tempfile.gettempdir()]  # probed outside the repository (its kernels/ folder shadows a package)
+    assert not (tmp_path / "w").exists()
