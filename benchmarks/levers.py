@@ -37,7 +37,7 @@ import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 from default_model import CONFIG, recipe_overrides  # noqa: E402
-from recipe import ROOT, Runner, build_windows, contrast_items, machine, read_scores, time_steps, write_json  # noqa: E402
+from recipe import ROOT, Runner, build_windows, contrast_items, machine, read_scores, time_stages, write_json  # noqa: E402
 from scaling import _f, score_run, train_budget  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "levers.json"
@@ -114,8 +114,7 @@ def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str],
             return out
     out = {"for_tokens": args.tokens, "overrides": list(overrides)}
     for key, ov in (("baseline", base_overrides), ("lever", [*base_overrides, *overrides])):
-        out[key] = time_steps(args.config, args.work / name / f"probe_{key}", [*ov, "data.warmup_stages=[]"], run,
-                              args.probe_steps)  # fmt: skip
+        out[key] = time_stages(args.config, args.work / name / f"probe_{key}", ov, run, steps=args.probe_steps)
     out["tokens"] = matched_tokens(args.tokens, out["baseline"], out["lever"])
     write_json(cache, out)
     return out

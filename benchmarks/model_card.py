@@ -301,6 +301,10 @@ if __name__ == "__main__":
     ap.add_argument("--readme", nargs="?", const="", metavar="CARD_JSON", required=True,
                     help="print the README tables of a card (default: the shipped model's)")  # fmt: skip
     args = ap.parse_args()
-    path = Path(args.readme) if args.readme else Path(__file__).resolve().parents[1] / "genomamba" / "resources" / (
-        "models/default/model_card.json")  # fmt: skip
-    print(readme(json.loads(path.read_text())))
+    if args.readme:
+        card = json.loads(Path(args.readme).read_text())
+    else:
+        from genomamba.bundled import bundled_model
+
+        card = bundled_model().card
+    print(readme(card))

@@ -35,7 +35,7 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from recipe import Runner, fit_steps, time_steps  # noqa: E402
+from recipe import Runner, fit_steps, time_stages  # noqa: E402
 
 CONFIG = "configs/pretrain/tiny_fly.yaml"
 KEEP = ("steps", "tokens_per_step", "torch_threads", "fit_seconds", "wall_seconds", "best_val_bits_per_base",
@@ -63,8 +63,8 @@ def equal_time_runs(args) -> tuple[dict[str, Path], dict[str, dict], list[str]]:
     runs, plans = {}, {}
     for preset in (m for m in args.mixers.split(",") if m):
         common = ["--windows", windows, f"model_config={preset}", "trainer.threads=1"]
-        # the probe skips the short warm-up stage so that it times steps at the run's full sequence length
-        probe = time_steps(CONFIG, args.work / f"{preset}_probe", [*common, "data.warmup_stages=[]"], run)
+        # the probe times steps at the run's full sequence length (warm-up stages off)
+        probe = time_stages(CONFIG, args.work / f"{preset}_probe", common, run)
         steps, every = fit_steps(args.minutes * 60, probe["step_seconds"], probe["eval_seconds"])
         settings = [f"trainer.max_steps={steps}", f"trainer.val_every_steps={every}",
                     f"trainer.ckpt_every_steps={every}", f"trainer.max_time_minutes={args.minutes}"]  # fmt: skip

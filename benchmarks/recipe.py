@@ -97,7 +97,7 @@ def time_steps(config, out: Path, overrides: list[str], run: Runner, steps: int 
     }
 
 
-def time_stages(config, out: Path, overrides: list[str], run: Runner, stages, steps: int = 30) -> dict:
+def time_stages(config, out: Path, overrides: list[str], run: Runner, stages=(), steps: int = 30) -> dict:
     """``time_steps`` at every sequence length a run trains at: one probe at the final length (warm-up stages off;
     it also gives the evaluation time) in ``out``, and one per warm-up stage (``stages``: the config's
     ``data.warmup_stages``) in ``out``_<seq_len>. A single probe with the warm-up on would time only the first
