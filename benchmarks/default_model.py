@@ -290,6 +290,7 @@ def main(argv=None) -> int:
         chain_seconds=time.time() - t0,
         note=args.note,
         baselines=unmasked_baselines(args, cfg, model_cfg, summary),
+        weights=json.loads((best / "config.json").read_text()).get("extra", {}).get("pretraining"),
     )
     card_dir = args.work / "card"
     write_card(card, card_dir)

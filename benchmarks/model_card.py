@@ -75,7 +75,8 @@ def targets(bpb: dict, vep: dict, peer: dict | None) -> dict:
 
 def make_card(*, cfg, model_cfg, parameters: int, summary: dict, genomes: dict, vep: dict, peer: dict | None,
               plan: dict, machine: dict, command: str, invocation: str, commands: list[str],
-              chain_seconds: float, note: str = "", baselines: dict | None = None) -> dict:  # fmt: skip
+              chain_seconds: float, note: str = "", baselines: dict | None = None,
+              weights: dict | None = None) -> dict:  # fmt: skip
     """The card's JSON: what was trained, on what, how long, and how well."""
     from genomamba import __version__
     from genomamba.config import to_dict
@@ -111,6 +112,8 @@ def make_card(*, cfg, model_cfg, parameters: int, summary: dict, genomes: dict, 
             "note": note,
             "budget_plan": plan,
             "best_val_bits_per_base": summary["best_val_bits_per_base"],
+            # which checkpoint ships: the best by validation bits/base, often not the last step
+            "weights": weights,
         },
         "pretrain_config": to_dict(cfg),
         "holdout_policy": _policy(summary),
@@ -171,7 +174,13 @@ def markdown(card: dict) -> str:
             if t.get("cpu_projections")
             else "."
         )
-        + (f" {t['note']}" if t.get("note") else ""),
+        + (f" {t['note']}" if t.get("note") else "")
+        + (
+            f" Weights: the checkpoint with the best validation bits/base (step {t['weights']['step']:,} of "
+            f"{t['steps']:,}, {t['weights']['val_bits_per_base']:.4f})."
+            if t.get("weights")
+            else ""
+        ),
         f"Hold-out: {card['holdout_policy']}.",
         "",
         "Test bits/base on every base, and on the bases that are not soft-masked (non-repeat; repeats are "

