@@ -30,6 +30,9 @@ _SPLICE_FLAGS = {
     "seed": "splice_sites.seed",
     "negatives_per_positive": "splice_sites.decoys_per_site",
 }
+_TASK_FLAGS = {"promoters": _PROMOTER_FLAGS, "splice-sites": _SPLICE_FLAGS, "coding-snvs": {"seed": "coding_snvs.seed"}}
+# checked whatever the task, so a bad value is an error rather than silently unused
+_CODING_FLAGS = {"per_class": "coding_snvs.per_class", "classes": "coding_snvs.classes"}
 
 
 def _names(text: str) -> list[str]:
@@ -38,18 +41,27 @@ def _names(text: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     # light imports; the help shows the dataclasses' own defaults
-    from genomamba.finetune.task_config import MakeTaskConfig, PromoterTaskConfig, SpliceTaskConfig, SplitConfig
+    from genomamba.finetune.task_config import (
+        CodingSnvTaskConfig,
+        MakeTaskConfig,
+        PromoterTaskConfig,
+        SpliceTaskConfig,
+        SplitConfig,
+    )
 
-    s, pr, sp = SplitConfig(), PromoterTaskConfig(), SpliceTaskConfig()
+    s, pr, sp, cs = SplitConfig(), PromoterTaskConfig(), SpliceTaskConfig(), CodingSnvTaskConfig()
     types = ",".join(MakeTaskConfig(task="promoters", genome="", out="").transcript_types)
     p = sub.add_parser(
         "make-task",
-        help="build a labeled interval task (promoters, splice sites) from a GFF3/GTF annotation",
+        help="build a labeled interval task (promoters, splice sites) or labelled coding SNVs from a GFF3/GTF",
         description="Derive labeled windows from an annotation and write chrom, start, end (0-based half-open), "
         "strand, name, label, split as TSV (.tsv, .tsv.gz) or Parquet (.parquet). Windows are oriented "
         "(reverse-complemented on '-') with the site at offset window//2. Splits are by chromosome or chromosome "
         "block; elements overlapping an element of a more protected split are dropped, so no test element "
-        "overlaps a training one. Fine-tune on it with data.path=<out> data.fasta=<genome>.",
+        "overlaps a training one. Fine-tune on it with data.path=<out> data.fasta=<genome>. coding-snvs instead "
+        "writes a VCF of SNVs in each gene's longest clean CDS, labelled synonymous, missense, stop_gained, "
+        "start_lost or stop_lost by translating the changed codon (INFO CSQ, GENE, LABEL = 1 for the last three), "
+        "sampled per class: a zero-shot check for score-vcf + evaluate-vep on any annotated genome.",
     )
     p.add_argument("task", choices=get_args(get_type_hints(MakeTaskConfig)["task"]))
     p.add_argument(
@@ -59,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="bundled genome name (its annotation is used unless --annotation) or a FASTA path",
     )
     p.add_argument("--annotation", metavar="GFF", help="GFF3/GTF (gzip allowed)")
-    p.add_argument("--out", required=True, metavar="TSV", help="output table (.tsv, .tsv.gz, .parquet)")
+    p.add_argument(
+        "--out", required=True, metavar="PATH", help="output table (.tsv, .tsv.gz, .parquet); coding-snvs: .vcf(.gz)"
+    )
     p.add_argument(
         "--window", type=int, help=f"window length (default {pr.window} promoters, {sp.window} splice sites)"
     )
@@ -95,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--val-chroms", type=_names, metavar="A,B", help="explicit validation chromosomes")
     p.add_argument("--test-chroms", type=_names, metavar="A,B", help="explicit test chromosomes")
+    p.add_argument(
+        "--per-class", type=int, metavar="N", help=f"coding-snvs: SNVs sampled per class (default {cs.per_class})"
+    )
+    p.add_argument(
+        "--classes", type=_names, metavar="A,B", help=f"coding-snvs: classes written (default {','.join(cs.classes)})"
+    )
     p.add_argument("--seed", type=int, help=f"seed of the split and of the task's sampling (default {s.seed})")
     p.set_defaults(func=run)
 
@@ -104,7 +124,8 @@ def _flags(args: argparse.Namespace) -> dict:
     from genomamba.config import flag_values
 
     flags = flag_values(args, _FLAGS)
-    flags.update(flag_values(args, _PROMOTER_FLAGS if args.task == "promoters" else _SPLICE_FLAGS))
+    flags.update(flag_values(args, _TASK_FLAGS[args.task]))
+    flags.update(flag_values(args, _CODING_FLAGS))
     if (args.val_chroms or args.test_chroms) and args.split_by is None:
         flags["split.split_by"] = "chromosome"  # explicit held-out chromosomes imply a chromosome split
     return flags

@@ -26,6 +26,7 @@ class Transcript:
     end: int
     strand: str
     exons: list[tuple[int, int]] = field(default_factory=list)  # sorted, 0-based half-open
+    cds: list[tuple[int, int]] = field(default_factory=list)  # coding parts, sorted, 0-based half-open (may be [])
 
     @property
     def tss(self) -> int:
@@ -103,6 +104,7 @@ class _Annotation:
     wanted: set[str]
     transcripts: dict[str, Transcript] = field(default_factory=dict)
     exons: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    cds: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     exon_meta: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # GTF: chrom, strand, gene
 
     def add_gtf(self, f: _Feature, attrs: dict[str, str]) -> None:
@@ -112,6 +114,8 @@ class _Annotation:
         if f.type == "exon":
             self.exons.setdefault(tid, []).append((f.start, f.end))
             self.exon_meta[tid] = (f.chrom, f.strand, attrs.get("gene_id", tid))
+        elif f.type == "CDS":
+            self.cds.setdefault(tid, []).append((f.start, f.end))
         elif f.type in self.wanted and f.strand in _STRANDS:
             self.transcripts[tid] = Transcript(tid, attrs.get("gene_id", tid), f.chrom, f.start, f.end, f.strand)
 
@@ -119,10 +123,11 @@ class _Annotation:
         if f.type in self.wanted and f.strand in _STRANDS:
             tid = attrs.get("ID") or f"{f.chrom}:{f.start}-{f.end}{f.strand}"
             self.transcripts[tid] = Transcript(tid, attrs.get("Parent", tid), f.chrom, f.start, f.end, f.strand)
-        elif f.type == "exon":
+        elif f.type in ("exon", "CDS"):
+            parts = self.exons if f.type == "exon" else self.cds
             for parent in attrs.get("Parent", "").split(","):
                 if parent:
-                    self.exons.setdefault(parent, []).append((f.start, f.end))
+                    parts.setdefault(parent, []).append((f.start, f.end))
 
     def gtf_spans_from_exons(self) -> None:
         """GTF without ``transcript`` lines: a transcript spans its exons."""
@@ -138,7 +143,7 @@ def read_transcripts(
 ) -> list[Transcript]:
     """Transcripts (with exons) from GFF3 or GTF (gzip allowed); format decided by the attribute syntax.
 
-    GFF3: features whose type is in ``transcript_types`` (ID, Parent = gene), exons by Parent.
+    GFF3: features whose type is in ``transcript_types`` (ID, Parent = gene), exons and CDS parts by Parent.
     GTF: ``transcript`` lines when present, else spans derived from the exons of each transcript_id.
     """
     path = Path(path)
@@ -155,6 +160,7 @@ def read_transcripts(
         found.gtf_spans_from_exons()
     for tid, t in found.transcripts.items():
         t.exons = sorted(found.exons.get(tid, []))
+        t.cds = sorted(found.cds.get(tid, []))
     if not found.transcripts:
         raise GenomambaError(f"no transcripts of type {', '.join(transcript_types)} found", path)
     return list(found.transcripts.values())

@@ -98,18 +98,41 @@ class SpliceTaskConfig:
             raise ValueError(f"min_intron must be >= 1, got {self.min_intron}")
 
 
+CODING_CLASSES = ("synonymous", "missense", "stop_gained", "start_lost", "stop_lost")
+
+
+@dataclass
+class CodingSnvTaskConfig:
+    """Every possible SNV of each gene's longest clean CDS, labelled by its codon change and sampled per class into
+    a VCF (``genomamba.finetune.coding_snvs``)."""
+
+    per_class: int = 200  # SNVs sampled per class (all of a class when it has fewer)
+    classes: tuple[str, ...] = CODING_CLASSES  # the classes written
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 1 <= self.per_class <= 10_000_000:
+            raise ValueError(f"per_class must be in 1 .. 10,000,000, got {self.per_class}")
+        unknown = set(self.classes) - set(CODING_CLASSES)
+        if unknown or not self.classes:
+            raise ValueError(f"classes must be a non-empty subset of {list(CODING_CLASSES)}, got {list(self.classes)}")
+
+
 @dataclass
 class MakeTaskConfig:
     """One ``genomamba make-task`` run: which task, from which genome and annotation, into which table."""
 
-    task: Literal["promoters", "splice-sites"]
+    task: Literal["promoters", "splice-sites", "coding-snvs"]
     genome: str  # bundled genome name (its annotation is used unless ``annotation``) or a FASTA path
-    out: str  # .tsv, .tsv.gz or .parquet
+    out: str  # .tsv, .tsv.gz or .parquet; coding-snvs: .vcf or .vcf.gz
     annotation: str | None = None  # GFF3/GTF (gzip allowed)
     transcript_types: list[str] = field(default_factory=lambda: list(DEFAULT_TRANSCRIPT_TYPES))
     split: SplitConfig = field(default_factory=SplitConfig)
     promoters: PromoterTaskConfig = field(default_factory=PromoterTaskConfig)
     splice_sites: SpliceTaskConfig = field(default_factory=SpliceTaskConfig)
+    coding_snvs: CodingSnvTaskConfig = field(default_factory=CodingSnvTaskConfig)
 
     def __post_init__(self) -> None:
         if not self.transcript_types:

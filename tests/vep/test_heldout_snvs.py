@@ -1,0 +1,69 @@
+"""benchmarks/heldout_snvs.py: coding SNVs labelled on a genome, scored by a model and the k-mer LLR, and the
+local-context-corrected score's AUROC with its paired difference from the model LLR."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import heldout_snvs  # noqa: E402
+
+
+def _scores(n: int = 400, seed: int = 0):
+    """Half stop_gained, half synonymous; the model LLR = -signal + the k-mer LLR (a context effect unrelated to
+    the class), so subtracting the k-mer LLR recovers the signal."""
+    rng = np.random.default_rng(seed)
+    csq = np.array(["stop_gained", "synonymous"] * (n // 2))
+    kmer = rng.normal(0, 2, n)
+    model = -0.5 * (csq == "stop_gained") + rng.normal(0, 0.5, n) + kmer
+    keys = np.array([f"c:{i}:A:C" for i in range(n)])
+    return {"key": keys, "csq": csq, "llr": model}, {"key": keys, "csq": csq, "llr": kmer}
+
+
+def test_subtracting_an_unrelated_context_effect_raises_the_auroc():
+    model, kmer = _scores()
+    res = heldout_snvs.aurocs(model, kmer, [0.5, 1.0], n_boot=200)["stop_gained_vs_synonymous"]
+    assert res["n_pos"] == res["n_neg"] == 200
+    full = res["corrected"]["1"]
+    assert full["auroc"] > res["corrected"]["0.5"]["auroc"] > res["model"]
+    assert full["minus_model"] == pytest.approx(full["auroc"] - res["model"], abs=2e-4)
+    lo, hi = full["minus_model_ci"]
+    assert 0 < lo <= full["minus_model"] <= hi
+    # no missense rows: the contrast is reported empty, not invented
+    miss = heldout_snvs.aurocs(model, kmer, [1.0], n_boot=0)["missense_vs_synonymous"]
+    assert miss["n_pos"] == 0
+
+
+def test_tables_of_different_snvs_are_refused():
+    model, kmer = _scores()
+    kmer = {**kmer, "key": kmer["key"][::-1]}
+    with pytest.raises(SystemExit, match="different SNVs"):
+        heldout_snvs.aurocs(model, kmer, [1.0], n_boot=0)
+
+
+@pytest.mark.parametrize("argv", [["--per-class", "5"], ["--alphas", "0"], ["--context", "8"]])
+def test_out_of_range_arguments_are_refused(argv, capsys):
+    with pytest.raises(SystemExit):
+        heldout_snvs.parse_args(argv)
+    err = capsys.readouterr().err
+    assert "expected" in err or "must be" in err
+
+
+@pytest.mark.slow
+def test_end_to_end_on_the_bundled_yeast_with_the_default_model(tmp_path):
+    out = tmp_path / "h.json"
+    argv = ["--genomes", "yeast_chrI", "--per-class", "12", "--bootstrap", "30", "--work", str(tmp_path / "w"),
+            "--out", str(out)]  # fmt: skip
+    assert heldout_snvs.main(argv) == 0
+    data = json.loads(out.read_text())
+    row = data["genomes"]["yeast_chrI"]["contrasts"]["stop_gained_vs_synonymous"]
+    assert row["n_pos"] == row["n_neg"] == 12 and 0 <= row["model"] <= 1 and 0 <= row["kmer"] <= 1
+    assert set(row["corrected"]) == {"0.5", "1"}
+    assert any("make-task coding-snvs" in c for c in data["commands"])
