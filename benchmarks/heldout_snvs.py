@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe import KMER_K, ROOT, Runner, machine, write_json  # noqa: E402
+from recipe import KMER_K, ROOT, Runner, machine, read_scores, write_json  # noqa: E402
 
 RELATIVES = ["dsim_chr4", "dsec_chr4", "dmau_chr4", "aare_chr1_2", "skud_chr1", "smik_chr1"]
 CLADE = {"dsim_chr4": "fly", "dsec_chr4": "fly", "dmau_chr4": "fly", "aare_chr1_2": "Arabidopsis",
@@ -57,19 +57,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def read_tsv(path: Path) -> dict[str, np.ndarray]:
-    """key (chrom:pos:ref:alt), CSQ and llr columns of a ``score-vcf --keep-info CSQ`` TSV."""
-    rows = [ln.rstrip("\n").split("\t") for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
-    col = {name: i for i, name in enumerate(rows[0])}
-    body = rows[1:]
-    llr = [float(r[col["llr"]]) if r[col["llr"]] not in ("", "NA", ".") else np.nan for r in body]
-    return {
-        "key": np.array([":".join(r[col[c]] for c in ("chrom", "pos", "ref", "alt")) for r in body]),
-        "csq": np.array([r[col["CSQ"]] for r in body]),
-        "llr": np.array(llr),
-    }
-
-
 def aurocs(model: dict, kmer: dict, alphas: list[float], n_boot: int) -> dict:
     """Per contrast: AUROC of the model LLR, the k-mer LLR and each corrected score, and each corrected score's
     paired difference from the model LLR with its CI."""
@@ -79,9 +66,9 @@ def aurocs(model: dict, kmer: dict, alphas: list[float], n_boot: int) -> dict:
         raise SystemExit("the model's and the k-mer's score tables list different SNVs")
     out = {}
     for name, positive in CONTRASTS.items():
-        ok = np.isin(model["csq"], [positive, "synonymous"]) & np.isfinite(model["llr"]) & np.isfinite(kmer["llr"])
+        ok = np.isin(model["csq"], [positive, "synonymous"]) & np.isfinite(model["score"]) & np.isfinite(kmer["score"])
         y = (model["csq"][ok] == positive).astype(np.int64)
-        m, k = model["llr"][ok], kmer["llr"][ok]
+        m, k = model["score"][ok], kmer["score"][ok]
         row = {"n_pos": int(y.sum()), "n_neg": int(y.size - y.sum()), "model": finite(auroc(y, -m), 4),
                "kmer": finite(auroc(y, -k), 4), "corrected": {}}  # fmt: skip
         for a in alphas:
@@ -135,7 +122,7 @@ def main(argv=None) -> int:
         run.genomamba(*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
         results[genome] = {
             "clade": CLADE.get(genome),
-            "contrasts": aurocs(read_tsv(model_tsv), read_tsv(kmer_tsv), args.alphas, args.bootstrap),
+            "contrasts": aurocs(read_scores(model_tsv), read_scores(kmer_tsv), args.alphas, args.bootstrap),
         }
     data = {
         "what": "zero-shot AUROC (lower score = damaging) on coding SNVs labelled by make-task coding-snvs on genomes "

@@ -24,7 +24,7 @@ def _scores(n: int = 400, seed: int = 0):
     kmer = rng.normal(0, 2, n)
     model = -0.5 * (csq == "stop_gained") + rng.normal(0, 0.5, n) + kmer
     keys = np.array([f"c:{i}:A:C" for i in range(n)])
-    return {"key": keys, "csq": csq, "llr": model}, {"key": keys, "csq": csq, "llr": kmer}
+    return {"key": keys, "csq": csq, "score": model}, {"key": keys, "csq": csq, "score": kmer}
 
 
 def test_subtracting_an_unrelated_context_effect_raises_the_auroc():
