@@ -120,6 +120,19 @@ def probe_pair(args, name: str, base_overrides: list[str], overrides: list[str],
     return out
 
 
+def same_run(base: dict) -> bool:
+    """Whether ``base["run"]`` still holds the run ``base`` describes. A baseline reused from a scaling JSON names
+    the folder it was trained in, which a later run may have taken over (the default model's folder is retrained
+    in place): its score TSVs then belong to another checkpoint and must not be paired with a lever's."""
+    if "reused_from" not in base:
+        return True
+    try:
+        summary = json.loads((Path(base["run"]) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("steps") == base.get("steps")
+
+
 def paired_differences(base: dict, lever: dict, n_boot: int) -> dict:
     """Lever minus baseline AUROC per ``genome/contrast`` with a paired bootstrap 95 % CI: both runs scored the same
     dev SNVs, so resampling the SNVs together cancels the SNV-sampling noise the per-run CIs carry. Read from the
@@ -127,6 +140,9 @@ def paired_differences(base: dict, lever: dict, n_boot: int) -> dict:
     from genomamba.metrics.ranking import paired_auroc_ci
 
     out = {}
+    if not same_run(base):
+        print(f"no paired CIs: {base['run']} now holds another run than the reused baseline", file=sys.stderr)
+        return out
     for genome, scores in lever["vep_auroc"].items():
         other = base["vep_auroc"].get(genome)
         if other is None:

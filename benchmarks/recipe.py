@@ -220,18 +220,20 @@ def subsample_vcf(src: Path, dst: Path, per_class: int) -> Path:
 
 
 def read_scores(tsv: Path, column: str = "llr") -> dict[str, np.ndarray]:
-    """chrom, csq (str), score (float, NaN = unscored) and key (``chrom:pos:ref:alt``, to pair two tables) arrays of
-    a ``score-vcf --keep-info CSQ`` TSV."""
+    """chrom, csq (str), score (float, NaN = unscored) and, where the TSV has pos/ref/alt, key (``chrom:pos:ref:alt``,
+    to pair two tables) arrays of a ``score-vcf --keep-info CSQ`` TSV."""
     rows = [ln.rstrip("\n").split("\t") for ln in tsv.read_text().splitlines() if ln and not ln.startswith("#")]
     header, body = rows[0], rows[1:]
     col = {name: i for i, name in enumerate(header)}
     score = np.array([float(r[col[column]]) if r[col[column]] not in ("", "NA", ".") else np.nan for r in body])
-    return {
+    out = {
         "chrom": np.array([r[col["chrom"]] for r in body]),
         "csq": np.array([r[col["CSQ"]] for r in body]),
         "score": score,
-        "key": np.array([":".join(r[col[c]] for c in ("chrom", "pos", "ref", "alt")) for r in body]),
     }
+    if {"pos", "ref", "alt"} <= col.keys():
+        out["key"] = np.array([":".join(r[col[c]] for c in ("chrom", "pos", "ref", "alt")) for r in body])
+    return out
 
 
 def contrast_items(csq: np.ndarray, ok: np.ndarray):

@@ -227,6 +227,12 @@ def test_levers_paired_difference_resamples_the_same_snvs_together(tmp_path):
     other = _snv_run(tmp_path / "other", noise, csq[::-1])
     with pytest.raises(SystemExit, match="not the same SNVs"):
         levers.paired_differences(base, other, n_boot=50)
+    # a baseline reused from a scaling JSON pairs only while its folder still holds that run (same steps)
+    reused = {**base, "reused_from": "scaling.json", "steps": 2906}
+    (tmp_path / "base" / "summary.json").write_text('{"steps": 8527}')  # the folder was retrained since
+    assert levers.paired_differences(reused, better, n_boot=50) == {}
+    (tmp_path / "base" / "summary.json").write_text('{"steps": 2906}')
+    assert "fly/stop_gained_vs_synonymous" in levers.paired_differences(reused, better, n_boot=50)
 
 
 def test_levers_merge_combines_levers_of_one_baseline(tmp_path):
