@@ -38,7 +38,7 @@ def make_task(cfg: MakeTaskConfig) -> dict:
             write_vcf(records, contigs, cfg.out, f"genomamba make-task coding-snvs ({Path(annotation).name})")
             counts = dict(Counter(r[4] for r in records))
             return {"out": cfg.out, "fasta": str(fasta), "annotation": str(annotation), "snvs": len(records),
-                    "per_class": counts}  # fmt: skip
+                    "per_class_written": counts}  # fmt: skip
         if cfg.task == "promoters":
             table = build_promoters(genome, transcripts, cfg.promoters, cfg.split)
         else:
