@@ -75,7 +75,7 @@ def aurocs(model: dict, kmer: dict, alphas: list[float], n_boot: int) -> dict:
             p = paired_auroc_ci(y, -(m - a * k), -m, n_boot, seed=0) if n_boot else None
             row["corrected"][f"{a:g}"] = {
                 "auroc": finite(auroc(y, -(m - a * k)), 4),
-                "minus_model": finite(p["difference"], 4) if p else None,
+                "minus_model": finite(auroc(y, -(m - a * k)) - auroc(y, -m), 4),
                 "minus_model_ci": [round(c, 4) for c in p["difference_ci"]] if p and p["difference_ci"] else None,
             }
         out[name] = row

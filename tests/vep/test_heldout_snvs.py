@@ -37,8 +37,13 @@ def test_subtracting_an_unrelated_context_effect_raises_the_auroc():
     lo, hi = full["minus_model_ci"]
     assert 0 < lo <= full["minus_model"] <= hi
     # no missense rows: the contrast is reported empty, not invented
-    miss = heldout_snvs.aurocs(model, kmer, [1.0], n_boot=0)["missense_vs_synonymous"]
-    assert miss["n_pos"] == 0
+    no_ci = heldout_snvs.aurocs(model, kmer, [1.0], n_boot=0)
+    assert no_ci["missense_vs_synonymous"]["n_pos"] == 0
+    # without a bootstrap the difference is still reported (no CI), and the table prints it
+    assert no_ci["stop_gained_vs_synonymous"]["corrected"]["1"]["minus_model"] == full["minus_model"]
+    one = {"alphas": [1.0], "genomes": {"g": {"contrasts": {"stop_gained_vs_synonymous": res}}}}
+    one["genomes"]["g"]["contrasts"]["stop_gained_vs_synonymous"]["corrected"]["1"]["minus_model_ci"] = None
+    assert f"{full['minus_model']:+.3f})" in heldout_snvs.table(one)
 
 
 def test_tables_of_different_snvs_are_refused():
