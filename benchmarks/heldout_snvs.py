@@ -48,6 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "heldout_snvs")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "heldout_snvs.json")
     ap.add_argument("--table", action="store_true", help="print the README table of --out and stop")
+    ap.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=JSON",
+        help="finished runs of this benchmark (checkpoints on the same SNVs) side by side into --out",
+    )
     args = ap.parse_args(argv)
     for name, lo, hi in (("per_class", 10, 100_000), ("context", 16, 1 << 20), ("bootstrap", 0, 100_000)):
         if not lo <= getattr(args, name) <= hi:
@@ -99,12 +105,50 @@ def table(data: dict) -> str:
     return "\n".join(lines)
 
 
+def compare(runs: dict[str, dict]) -> dict:
+    """Several checkpoints' runs on the same SNVs (same genomes, per-class count and seed): model-LLR AUROC per
+    genome and contrast, side by side."""
+    keys = {(d["per_class"], d["seed"], tuple(d["genomes"])) for d in runs.values()}
+    if len(keys) != 1:
+        raise SystemExit(f"--compare: the runs scored different SNVs (per_class, seed, genomes): {sorted(keys)}")
+    first = next(iter(runs.values()))
+    rows = {
+        f"{g}/{c}": {label: d["genomes"][g]["contrasts"][c]["model"] for label, d in runs.items()}
+        for g in first["genomes"]
+        for c in CONTRASTS
+    }
+    return {"what": "model-LLR AUROC of several checkpoints on the same held-out coding SNVs",
+            "checkpoints": {label: d["checkpoint"] for label, d in runs.items()}, "per_class": first["per_class"],
+            "seed": first["seed"], "auroc": rows}  # fmt: skip
+
+
+def compare_table(data: dict) -> str:
+    labels = list(data["checkpoints"])
+    lines = ["| genome / contrast | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    for key, row in data["auroc"].items():
+        g, c = key.split("/")
+        best = max((v for v in row.values() if v is not None), default=None)
+        text = {x: "n/a" if v is None else f"**{v:.3f}**" if v == best else f"{v:.3f}" for x, v in row.items()}
+        cells = [text[x] for x in labels]
+        lines.append(f"| {g} ({CLADE.get(g, '?')}) {c.split('_vs_')[0]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     import json
 
     args = parse_args(argv)
     if args.table:
-        print(table(json.loads(args.out.read_text())))
+        data = json.loads(args.out.read_text())
+        print(compare_table(data) if "checkpoints" in data else table(data))
+        return 0
+    if args.compare:
+        pairs = [item.split("=", 1) for item in args.compare]
+        if any(len(p) != 2 for p in pairs):
+            raise SystemExit("--compare takes LABEL=JSON items")
+        data = compare({label: json.loads(Path(path).read_text()) for label, path in pairs})
+        write_json(args.out, data)
+        print(compare_table(data))
         return 0
     run = Runner()
     t0 = time.time()

@@ -46,6 +46,25 @@ def test_subtracting_an_unrelated_context_effect_raises_the_auroc():
     assert f"{full['minus_model']:+.3f})" in heldout_snvs.table(one)
 
 
+def test_compare_puts_runs_on_the_same_snvs_side_by_side(tmp_path):
+    model, kmer = _scores()
+    run = {"checkpoint": "a", "per_class": 300, "seed": 0,
+           "genomes": {"dsim_chr4": {"contrasts": heldout_snvs.aurocs(model, kmer, [1.0], n_boot=0)}}}  # fmt: skip
+    other = {**run, "checkpoint": "b"}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(run))
+    b.write_text(json.dumps(other))
+    out = tmp_path / "cmp.json"
+    assert heldout_snvs.main(["--compare", f"base={a}", f"deep={b}", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    row = data["auroc"]["dsim_chr4/stop_gained_vs_synonymous"]
+    assert data["checkpoints"] == {"base": "a", "deep": "b"} and row["base"] == row["deep"] > 0.5
+    assert "| dsim_chr4 (fly) stop_gained |" in heldout_snvs.compare_table(data)
+    b.write_text(json.dumps({**other, "seed": 1}))
+    with pytest.raises(SystemExit, match="different SNVs"):
+        heldout_snvs.main(["--compare", f"base={a}", f"deep={b}", "--out", str(out)])
+
+
 def test_tables_of_different_snvs_are_refused():
     model, kmer = _scores()
     kmer = {**kmer, "key": kmer["key"][::-1]}
