@@ -78,10 +78,11 @@ def aurocs(model: dict, kmer: dict, alphas: list[float], n_boot: int) -> dict:
         row = {"n_pos": int(y.sum()), "n_neg": int(y.size - y.sum()), "model": finite(auroc(y, -m), 4),
                "kmer": finite(auroc(y, -k), 4), "corrected": {}}  # fmt: skip
         for a in alphas:
+            corrected = auroc(y, -(m - a * k))
             p = paired_auroc_ci(y, -(m - a * k), -m, n_boot, seed=0) if n_boot else None
             row["corrected"][f"{a:g}"] = {
-                "auroc": finite(auroc(y, -(m - a * k)), 4),
-                "minus_model": finite(auroc(y, -(m - a * k)) - auroc(y, -m), 4),
+                "auroc": finite(corrected, 4),
+                "minus_model": finite(corrected - auroc(y, -m), 4),
                 "minus_model_ci": [round(c, 4) for c in p["difference_ci"]] if p and p["difference_ci"] else None,
             }
         out[name] = row

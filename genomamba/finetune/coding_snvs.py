@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genomamba.atomic import atomic_file
+from genomamba.alphabet import encode
+from genomamba.atomic import atomic_file, check_output_path
 from genomamba.errors import GenomambaError
 from genomamba.finetune.gff import Transcript
 from genomamba.finetune.task_config import CODING_CLASSES, CodingSnvTaskConfig
@@ -38,11 +39,9 @@ _INFO_UNSAFE = re.compile(r"[;=,\s]")  # characters an INFO value may not hold
 
 
 def vcf_output(path: str | Path) -> bool:
-    """True for a ``.vcf.gz`` (BGZF) output, False for ``.vcf``; any other extension is a ``GenomambaError``."""
-    name = Path(path).name.lower()
-    if not name.endswith(VCF_SUFFIXES):
-        raise GenomambaError(f"unknown VCF extension (use {', '.join(VCF_SUFFIXES)})", path)
-    return name.endswith(".gz")
+    """True for a ``.vcf.gz`` (BGZF) output, False for ``.vcf``; any other extension, a directory or an unwritable
+    folder is a ``GenomambaError`` (``atomic.check_output_path``)."""
+    return check_output_path(path, VCF_SUFFIXES).name.lower().endswith(".gz")
 
 
 def coding_sequence(genome, t: Transcript) -> tuple[str, np.ndarray] | None:
@@ -75,12 +74,10 @@ def consequence(codon: str, alt_codon: str, first: bool, last: bool) -> str:
     return "synonymous" if new == old else "missense"
 
 
-# the same code indexed by ACGT codes (A0 C1 G2 T3): codon a,b,c -> 16a + 4b + c; the complement of code x is 3 - x
+# the same code by token ids (genomamba.alphabet: A0 C1 G2 T3): codon a,b,c -> 16a + 4b + c; complement of x: 3 - x
 _AMINO_ACGT = np.array([CODON[a + b + c] for a in "ACGT" for b in "ACGT" for c in "ACGT"])
 _AMINO_ID = np.unique(_AMINO_ACGT, return_inverse=True)[1]
 _IS_STOP = _AMINO_ACGT == "*"
-_CODE = np.full(256, 255, dtype=np.uint8)
-_CODE[np.frombuffer(b"ACGT", dtype=np.uint8)] = np.arange(4, dtype=np.uint8)
 _CLASS_ID = {c: i for i, c in enumerate(CLASSES)}
 _SYN, _MIS, _GAINED, _START, _STOP_LOST = (_CLASS_ID[c] for c in CLASSES)
 
@@ -88,7 +85,7 @@ _SYN, _MIS, _GAINED, _START, _STOP_LOST = (_CLASS_ID[c] for c in CLASSES)
 def label_gene(seq: str, pos: np.ndarray, strand: str) -> dict[str, np.ndarray]:
     """Every SNV of one clean coding sequence (``coding_sequence``), vectorised: genomic position, forward-strand
     REF and ALT codes (ACGT = 0..3) and class index into ``CLASSES``; ``consequence`` is the per-SNV reference."""
-    code = _CODE[np.frombuffer(seq.encode(), dtype=np.uint8)].astype(np.int64)  # (3n,)
+    code = encode(seq).astype(np.int64)  # (3n,) token ids 0..3: the sequence is ACGT only
     n = len(code) // 3
     codon_of = np.arange(len(code)) // 3
     old = (code.reshape(n, 3) @ np.array([16, 4, 1]))[codon_of]  # each base's codon index, (3n,)

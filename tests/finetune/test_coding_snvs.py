@@ -144,7 +144,7 @@ def test_bad_extension_and_per_class_are_one_line_errors(tmp_path, capsys):
     out = tmp_path / "snvs.tsv"
     assert main([*base, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"{out}: unknown VCF extension" in err and err.count("\n") == 1 and not out.exists()
+    assert f"{out}: expected a file name ending in .vcf or .vcf.gz" in err and err.count("\n") == 1 and not out.exists()
     assert main([*base, "--out", str(tmp_path / "x.vcf"), "--per-class", "0"]) == 2
     assert "--per-class must be in 1 .. 10,000,000, got 0" in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path / "x.vcf"), "--classes", "nonsense"]) == 2
