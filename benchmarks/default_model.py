@@ -161,7 +161,8 @@ def kmer_baselines(args, cfg, model_cfg) -> dict:
     dm = PretrainDataModule(None, cfg.data, model_cfg.objective, model_cfg.rc_equivariant, 1, 1, cfg.seed)
     dm.check()
     out.mkdir(parents=True, exist_ok=True)
-    result = compute_baselines(dm, cfg, out)
+    others = sorted(p for p in args.work.parent.glob("*/pretrain") if p.resolve() != out.resolve())
+    result = compute_baselines(dm, cfg, out, elsewhere=others)  # sibling runs (other --work) share the tiles
     print(f"  {time.perf_counter() - t0:7.1f} s  k-mer baselines of {len(dm.sources)} genome(s)", file=sys.stderr)
     return result
 

@@ -90,15 +90,19 @@ def _macro(per_genome: dict[str, dict], split: str) -> dict[str, float]:
     return {n: sum(g[split][n] for g in per_genome.values()) / len(per_genome) for n in sorted(names)}
 
 
-def compute_baselines(dm: PretrainDataModule, cfg: PretrainConfig, out: Path) -> dict:
+def compute_baselines(dm: PretrainDataModule, cfg: PretrainConfig, out: Path, elsewhere=()) -> dict:
     """k-mer baselines on exactly the val/test tiles of every genome, each fitted on that genome's train windows;
-    cached in OUT/baselines.json (keyed by tiles + config). One genome: its numbers at the top level; several:
-    ``genomes[name]`` each, and ``val``/``test`` the mean over genomes."""
+    cached in OUT/baselines.json (keyed by tiles + config). A cache with the same key in one of the ``elsewhere``
+    folders (other runs of the same genomes) is copied instead of recomputing. One genome: its numbers at the top
+    level; several: ``genomes[name]`` each, and ``val``/``test`` the mean over genomes."""
     key = _baseline_key(dm, cfg)
     path = out / "baselines.json"
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if cached.get("key") == key:
+    for folder in (out, *elsewhere):
+        cached = _read_cache(Path(folder) / "baselines.json")
+        if cached is not None and cached.get("key") == key:
+            if Path(folder) != out:
+                write_json(path, cached)
+                log.info("k-mer baselines reused from %s (same tiles and settings)", folder)
             return cached
     t0 = time.perf_counter()
     per = {s.name: _genome_baselines(s, cfg, dm.cfg.eval_len) for s in dm.sources}
@@ -111,6 +115,13 @@ def compute_baselines(dm: PretrainDataModule, cfg: PretrainConfig, out: Path) ->
     write_json(path, result)
     log.info("k-mer baselines on val/test tiles of %d genome(s) in %.1f s", len(per), result["seconds"])
     return result
+
+
+def _read_cache(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # absent or half-written by an interrupted run: recompute
+        return None
 
 
 def best_of(baselines: dict, split: str, family: str) -> tuple[str, float] | None:

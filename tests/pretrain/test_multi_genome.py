@@ -219,3 +219,25 @@ def test_end_to_end_three_genomes(tmp_path, genome_dirs, fast_overrides):
 
     written = yaml.safe_load((out / "config.yaml").read_text())["pretrain"]["data"]["sources"]
     assert [s["name"] for s in written] == ["big", "mid", "small"] and written[0]["weight"] == 2.0
+
+
+def test_kmer_baselines_reuse_a_sibling_runs_cache_only_when_its_key_matches(genome_dirs, tmp_path, monkeypatch):
+    import genomamba.pretrain.report as report
+    from genomamba.pretrain.config import PretrainConfig
+
+    dm = _dm(_sources(genome_dirs, {"mid": 1.0, "small": 1.0}))
+    cfg = PretrainConfig()
+    first = report.compute_baselines(dm, cfg, tmp_path / "a")
+    calls = []
+    real = report._genome_baselines
+    monkeypatch.setattr(report, "_genome_baselines", lambda *a: calls.append(a[0].name) or real(*a))
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "baselines.json").write_text(json.dumps({**first, "key": "other tiles"}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "baselines.json").write_text("{half-writ")
+    again = report.compute_baselines(dm, cfg, tmp_path / "b", elsewhere=[tmp_path / "broken", stale, tmp_path / "a"])
+    assert calls == [] and again == first  # the matching sibling's cache, not the stale or broken one
+    assert json.loads((tmp_path / "b" / "baselines.json").read_text()) == first
+    report.compute_baselines(dm, cfg, tmp_path / "c", elsewhere=[stale])
+    assert sorted(calls) == ["mid", "small"]  # a key that does not match is recomputed
