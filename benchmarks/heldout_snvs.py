@@ -16,6 +16,8 @@ together). A correction is worth offering only if it wins here, on SNVs it was n
 
     python benchmarks/heldout_snvs.py                          # the bundled default model, 6 relatives
     python benchmarks/heldout_snvs.py --checkpoint results/x/best --genomes dsim_chr4 skud_chr1 --per-class 100
+    python benchmarks/heldout_snvs.py --gpn-model results/gpn_peer140/gpn_model --work results/heldout_snvs_gpn \
+        --out benchmarks/results/heldout_snvs_gpn.json                # the GPN peer on the same SNVs
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe import KMER_K, ROOT, Runner, machine, read_scores, write_json  # noqa: E402
 
+PEERS = Path(__file__).resolve().parent / "peers"
 RELATIVES = ["dsim_chr4", "dsec_chr4", "dmau_chr4", "aare_chr1_2", "skud_chr1", "smik_chr1"]
 CLADE = {"dsim_chr4": "fly", "dsec_chr4": "fly", "dmau_chr4": "fly", "aare_chr1_2": "Arabidopsis",
          "skud_chr1": "yeast", "smik_chr1": "yeast"}  # fmt: skip
@@ -39,6 +42,9 @@ CONTRASTS = {"stop_gained_vs_synonymous": "stop_gained", "missense_vs_synonymous
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="default", help="checkpoint folder or a bundled model name")
+    ap.add_argument("--gpn-model", type=Path, metavar="DIR",
+                    help="score with the GPN peer's saved weights (e.g. results/gpn_peer140/gpn_model): its masked "
+                    "LLR at 512 bp (peers/gpn_train.py --rescore) instead of --checkpoint")  # fmt: skip
     ap.add_argument("--genomes", nargs="+", default=RELATIVES, help="annotated genome names (genomamba genomes)")
     ap.add_argument("--per-class", type=int, default=300, help="SNVs per class (synonymous, missense, stop_gained)")
     ap.add_argument("--context", type=int, default=1024, help="score-vcf --context (the model's training length)")
@@ -162,8 +168,12 @@ def main(argv=None) -> int:
                       str(args.per_class), "--classes", classes, "--seed", str(args.seed))  # fmt: skip
         common = ["-q", "score-vcf", "--vcf", vcf, "--fasta", genome, "--keep-info", "CSQ", "--no-progress"]
         model_tsv, kmer_tsv = args.work / f"{genome}.model.tsv", args.work / f"{genome}.kmer.tsv"
-        run.genomamba(*common, "--checkpoint", args.checkpoint, "--context", str(args.context), "--threads", "1",
-                      "--out", model_tsv)  # fmt: skip
+        if args.gpn_model:
+            run.run([sys.executable, PEERS / "gpn_train.py", "--rescore", args.gpn_model, "--genome", genome,
+                     "--vcf", vcf, "--out", model_tsv, "--work", args.work / "gpn"])  # fmt: skip
+        else:
+            run.genomamba(*common, "--checkpoint", args.checkpoint, "--context", str(args.context), "--threads", "1",
+                          "--out", model_tsv)  # fmt: skip
         run.genomamba(*common, "--kmer-baseline", str(KMER_K), "--out", kmer_tsv)
         results[genome] = {
             "clade": CLADE.get(genome),
@@ -173,8 +183,8 @@ def main(argv=None) -> int:
         "what": "zero-shot AUROC (lower score = damaging) on coding SNVs labelled by make-task coding-snvs on genomes "
         "no scoring choice was tuned on: the model LLR, the two-sided k-mer LLR, and the model LLR minus alpha x the "
         "k-mer LLR, with the paired bootstrap 95 % CI of its difference from the model LLR",
-        "checkpoint": args.checkpoint,
-        "context": args.context,
+        "checkpoint": f"GPN peer {args.gpn_model}" if args.gpn_model else args.checkpoint,
+        "context": 512 if args.gpn_model else args.context,
         "kmer_k": KMER_K,
         "per_class": args.per_class,
         "seed": args.seed,

@@ -144,6 +144,10 @@ def worker(job_path: Path) -> int:
     job = json.loads(job_path.read_text())
     torch.set_num_threads(job["threads"])
     torch.manual_seed(job["seed"])
+    if job.get("model_dir"):  # score only: a trained peer's weights on another SNV set
+        model = GPNForMaskedLM.from_pretrained(job["model_dir"]).to(job["device"])
+        Path(job["result"]).write_text(json.dumps({"llr": score(job, model, torch)}))
+        return 0
     config = GPNConfig(vocab_size=VOCAB, num_hidden_layers=job["layers"], hidden_size=job["hidden"],
                        intermediate_size=4 * job["hidden"], dilation_cycle=job["dilation_cycle"])  # fmt: skip
     model = GPNForMaskedLM(config).to(job["device"])
@@ -196,8 +200,40 @@ def snv_windows(genome: str, vcf: Path, width: int, per_class: int | None, dst: 
     info = {
         "chrom": np.array([r[0] for r in rows]),
         "csq": np.array([r[7].split("CSQ=")[1].split(";")[0] for r in rows]),
+        **{name: np.array([r[col] for r in rows]) for name, col in (("pos", 1), ("ref", 3), ("alt", 4))},
     }
     return dst, info
+
+
+def rescore(args) -> int:
+    """``--rescore MODEL``: a trained peer's masked LLR on the SNVs of ``--vcf`` (INFO CSQ) -> a TSV with the columns
+    ``score-vcf --keep-info CSQ`` writes (chrom, pos, ref, alt, CSQ, llr), so benchmarks that read genomamba's
+    scores read the peer's the same way (benchmarks/heldout_snvs.py --gpn-model)."""
+    sys.path[:0] = [str(ROOT), str(HERE.parent)]
+    from genomamba.atomic import atomic_file
+
+    python, versions = peer_python(args.peer_python)
+    if versions is None:
+        raise SystemExit(f"--rescore: gpn is not installed in {python} (--peer-python)")
+    if not (args.rescore / "config.json").is_file():
+        raise SystemExit(f"--rescore {args.rescore}: no config.json (not a saved GPN model folder)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    path, info = snv_windows(args.genome, args.vcf, args.context, None, args.work / f"snvs_{args.genome}.npz")
+    job = {"snvs": {args.genome: str(path)}, "model_dir": str(args.rescore), "device": args.device,
+           "threads": args.threads, "seed": 0, "result": str(args.work / "rescore_result.json")}  # fmt: skip
+    (args.work / "rescore_job.json").write_text(json.dumps(job))
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    env.pop("PYTHONPATH", None)
+    subprocess.run([python, __file__, "--worker", str(args.work / "rescore_job.json")], check=True, env=env)
+    llr = json.loads(Path(job["result"]).read_text())["llr"][args.genome]
+    with atomic_file(args.out) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write(f"#gpn_model={args.rescore}\n#context={args.context}\nchrom\tpos\tref\talt\tCSQ\tllr\n")
+            for i, x in enumerate(llr):
+                fh.write("\t".join([*(str(info[c][i]) for c in ("chrom", "pos", "ref", "alt", "csq")), f"{x:.6g}"]))
+                fh.write("\n")
+    print(f"GPN masked LLR of {len(llr)} SNVs -> {args.out}", file=sys.stderr)
+    return 0
 
 
 def make_job(args, work: Path) -> tuple[dict, dict]:
@@ -249,9 +285,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--smoke-work", type=Path, default=ROOT / "results" / "default_model_smoke",
                     help="--smoke: the default_model.py --smoke folder holding the windows")  # fmt: skip
     ap.add_argument("--work", type=Path)
+    ap.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="MODEL",
+        help="score --vcf on --genome with a trained peer's saved folder (WORK/gpn_model) into --out TSV",
+    )
+    ap.add_argument("--vcf", type=Path, help="--rescore: SNVs with INFO CSQ")
+    ap.add_argument("--genome", help="--rescore: the genome name of --vcf (genomamba genomes)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pretraining config overrides")
     args = ap.parse_args(argv)
+    if args.rescore:
+        if not (args.vcf and args.genome and args.out and args.work):
+            ap.error("--rescore needs --vcf, --genome, --out and --work")
+        if args.out.suffix != ".tsv":
+            ap.error(f"--out {args.out}: expected a file name ending in .tsv")
+        return args
     args.work = args.work or ROOT / ("results/gpn_peer_smoke" if args.smoke else "results/gpn_peer")
     args.out = args.out or (args.work / "gpn_peer.json" if args.smoke else OUT)
     if args.smoke:
@@ -270,6 +320,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker(args.worker)
+    if args.rescore:
+        return rescore(args)
     sys.path[:0] = [str(ROOT), str(HERE.parent)]
     from recipe import contrast_aurocs, machine, write_json
 

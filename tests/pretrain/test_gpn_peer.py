@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
@@ -77,3 +78,49 @@ def test_without_gpn_the_json_says_so_and_nothing_trains(tmp_path, monkeypatch):
     assert record["status"] == "gpn not installed" and record["peer_packages"] is None
     assert cwd == [tempfile.gettempdir()]  # probed outside the repository (its kernels/ folder shadows a package)
     assert not (tmp_path / "w").exists()
+
+
+def test_rescore_writes_a_score_vcf_like_tsv_keyed_by_snv(tmp_path, monkeypatch):
+    """--rescore plumbing (the peer's worker faked): windows centred on each SNV, one llr row per VCF record with the
+    columns benchmarks/recipe.read_scores pairs tables by; no gpn -> a one-line error."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from recipe import read_scores
+
+    from genomamba.genome.fasta import Genome
+    from genomamba.genome.registry import resolve_genome
+
+    with Genome(resolve_genome("yeast_chrI")[0]) as fasta:
+        chrom = next(iter(fasta.contigs))
+        seq = fasta.fetch_tokens(chrom, 0, 400)[0]
+    vcf = tmp_path / "snvs.vcf"
+    rows = [(5, "missense"), (200, "synonymous"), (399, "stop_gained")]  # 1-based; the first window is N-padded
+    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    for pos, csq in rows:
+        ref = "ACGT"[seq[pos - 1]]
+        lines.append(f"{chrom}\t{pos}\t.\t{ref}\t{'C' if ref != 'C' else 'G'}\t.\t.\tCSQ={csq};GENE=g")
+    vcf.write_text("\n".join(lines) + "\n")
+    seen = {}
+
+    def fake_worker(cmd, **kw):
+        job = json.loads(Path(cmd[-1]).read_text())
+        data = np.load(job["snvs"]["yeast_chrI"])
+        seen.update(windows=data["windows"], ref=data["ref"], model_dir=job["model_dir"])
+        Path(job["result"]).write_text(json.dumps({"llr": {"yeast_chrI": [-1.5, 0.25, 2.0]}}))
+
+    model = tmp_path / "gpn_model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    monkeypatch.setattr(gpn_train, "peer_python", lambda _: ("peer-python", {"gpn": "x"}))
+    monkeypatch.setattr(gpn_train.subprocess, "run", fake_worker)
+    out = tmp_path / "gpn.tsv"
+    argv = ["--rescore", str(model), "--genome", "yeast_chrI", "--vcf", str(vcf), "--out", str(out), "--context", "16"]
+    assert gpn_train.main([*argv, "--work", str(tmp_path / "w")]) == 0
+    assert seen["model_dir"] == str(model) and seen["windows"].shape == (3, 16)
+    assert np.array_equal(seen["windows"][:, 8], seen["ref"])  # the SNV's reference base sits at the centre
+    assert np.array_equal(seen["windows"][0, :4], [4, 4, 4, 4])  # before the chromosome start: N
+    scores = read_scores(out)
+    assert list(scores["csq"]) == [c for _, c in rows] and np.allclose(scores["score"], [-1.5, 0.25, 2.0])
+    assert scores["key"][1].startswith(f"{chrom}:200:")
+    monkeypatch.setattr(gpn_train, "peer_python", lambda _: ("peer-python", None))
+    with pytest.raises(SystemExit, match="gpn is not installed"):
+        gpn_train.main([*argv, "--work", str(tmp_path / "w2")])
