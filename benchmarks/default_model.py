@@ -177,10 +177,45 @@ def unmasked_baselines(args, cfg, model_cfg, summary: dict) -> dict | None:
     return kmer_baselines(args, cfg, model_cfg)
 
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def recipe_changes(args, overrides: list[str], out: Path, plan: dict) -> list[str]:
+    """The config fields in which the run in ``out`` (its config.yaml) differs from this invocation's recipe (config,
+    overrides and the plan's length settings). A field only one side has (a setting added to the code since) is not
+    counted."""
+    import yaml
+
+    from genomamba.config import to_dict
+
+    stored = out / "config.yaml"
+    if not stored.is_file():
+        return []
+    then = _flat(yaml.safe_load(stored.read_text())["pretrain"])
+    cfg, _ = load(args, [*overrides, *plan["settings"]])
+    now = _flat(to_dict(cfg))
+    return sorted(k for k in then.keys() & now.keys() if then[k] != now[k])
+
+
+def check_same_recipe(args, overrides: list[str], out: Path, plan: dict) -> None:
+    """Refuse to reuse or resume a run of another recipe (e.g. the config's depth changed since it trained)."""
+    changed = recipe_changes(args, overrides, out, plan)
+    if changed:
+        shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        raise SystemExit(f"{out}: holds a run of another recipe (differs in {shown}); --fresh retrains it there, "
+                         "--work DIR trains in another folder")  # fmt: skip
+
+
 def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
-    """Train (or resume, or reuse a finished run); returns the summary and the plan that set its length."""
+    """Train (or resume, or reuse a finished run of the same recipe); returns the summary and the plan that set its
+    length."""
     out, plan_path = args.work / "pretrain", args.work / "plan.json"
     if (out / "summary.json").is_file():
+        check_same_recipe(args, overrides, out, json.loads(plan_path.read_text()))
         print(f"reusing the finished run in {out} (--fresh to retrain)", file=sys.stderr)
         plan = json.loads(plan_path.read_text())
         step = ("pretrain", "--config", args.config, "--out", out, "--no-progress-bar")
@@ -189,6 +224,7 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
     resume = (out / "lightning" / "last.ckpt").is_file()
     if resume:
         plan = json.loads(plan_path.read_text())
+        check_same_recipe(args, overrides, out, plan)
     else:
         budget = budget_minutes(args, cfg)
         plan = {"budget_minutes": budget, "max_steps": cfg.trainer.max_steps, "probe": None}

@@ -141,6 +141,10 @@ def test_smoke_chain_trains_evaluates_and_ships(tmp_path):
     ).stdout
     assert listing.startswith("default") and "genomes: yeast_chrI, skud_chr1" in listing
     assert _folder_digest(packaged) == before  # the smoke never ships for real: the packaged model is untouched
+    # the finished run is reused only by the same recipe: another depth is refused in one line, nothing retrained
+    r = subprocess.run([*cmd, "model.n_layer=3"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "holds a run of another recipe (differs in model.n_layer)" in r.stderr
+    assert "Traceback" not in r.stderr and json.loads((work / "pretrain" / "summary.json").read_text())["steps"] == 20
 
 
 def test_readme_tables_come_from_the_shipped_card():
