@@ -153,6 +153,9 @@ def main(argv=None) -> int:
         pairs = [item.split("=", 1) for item in args.compare]
         if any(len(p) != 2 for p in pairs):
             raise SystemExit("--compare takes LABEL=JSON items")
+        missing = [path for _, path in pairs if not Path(path).is_file()]
+        if missing:
+            raise SystemExit(f"--compare: no such result JSON: {', '.join(missing)}")
         data = compare({label: json.loads(Path(path).read_text()) for label, path in pairs})
         write_json(args.out, data)
         print(compare_table(data))

@@ -168,7 +168,9 @@ def peer_python(explicit: str | None) -> tuple[str, dict | None]:
     code = "import importlib.metadata as m, gpn.model; print(*(m.version(p) for p in ('gpn', 'transformers', 'torch')))"
     # run outside the repository: with ``-c`` the working directory comes first on sys.path, and genomamba's
     # top-level kernels/ folder would shadow the ``kernels`` package that transformers >= 5.25 imports
-    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    # and without PYTHONPATH (benchmarks/recipe.Runner sets it to the repository), as the worker runs
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir(), env=env)
     if probe.returncode != 0:
         return python, None
     return python, dict(zip(("gpn", "transformers", "torch"), probe.stdout.split()))

@@ -69,14 +69,16 @@ def test_without_gpn_the_json_says_so_and_nothing_trains(tmp_path, monkeypatch):
     real_run = gpn_train.subprocess.run
 
     def spy(cmd, **kw):
-        cwd.append(kw.get("cwd"))
+        cwd.append((kw.get("cwd"), "PYTHONPATH" in kw.get("env", {})))
         return real_run(cmd, **kw)
 
     monkeypatch.setattr(gpn_train.subprocess, "run", spy)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # as benchmarks/recipe.Runner runs it
     assert gpn_train.main(["--peer-python", sys.executable, "--out", str(out), "--work", str(tmp_path / "w")]) == 0
     record = json.loads(out.read_text())
     assert record["status"] == "gpn not installed" and record["peer_packages"] is None
-    assert cwd == [tempfile.gettempdir()]  # probed outside the repository (its kernels/ folder shadows a package)
+    # probed outside the repository and without PYTHONPATH (its kernels/ folder shadows a package transformers imports)
+    assert cwd == [(tempfile.gettempdir(), False)]
     assert not (tmp_path / "w").exists()
 
 
