@@ -215,9 +215,9 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
     length."""
     out, plan_path = args.work / "pretrain", args.work / "plan.json"
     if (out / "summary.json").is_file():
-        check_same_recipe(args, overrides, out, json.loads(plan_path.read_text()))
-        print(f"reusing the finished run in {out} (--fresh to retrain)", file=sys.stderr)
         plan = json.loads(plan_path.read_text())
+        check_same_recipe(args, overrides, out, plan)
+        print(f"reusing the finished run in {out} (--fresh to retrain)", file=sys.stderr)
         step = ("pretrain", "--config", args.config, "--out", out, "--no-progress-bar")
         run.reused(*step, *overrides, *plan["settings"])
         return json.loads((out / "summary.json").read_text()), plan

@@ -162,15 +162,29 @@ def worker(job_path: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------ driver (genomamba env)
+def peer_env(threads: int | None = None) -> dict:
+    """The peer's environment: this one without PYTHONPATH (benchmarks/recipe.Runner points it at the repository,
+    whose kernels/ folder shadows a package transformers imports), with its thread count."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return env if threads is None else {**env, "OMP_NUM_THREADS": str(threads)}
+
+
+def run_worker(python: str, job: dict, job_path: Path, threads: int) -> dict:
+    """Write ``job`` to ``job_path``, run this file's worker on it in the peer's Python, and return its result."""
+    job_path.write_text(json.dumps(job))
+    subprocess.run([python, __file__, "--worker", str(job_path)], check=True, env=peer_env(threads))
+    return json.loads(Path(job["result"]).read_text())
+
+
 def peer_python(explicit: str | None) -> tuple[str, dict | None]:
     """(python, {package: version} of gpn, transformers and torch, or None without gpn) of the peer environment."""
     python = explicit or (str(PEERS_PYTHON) if PEERS_PYTHON.exists() else sys.executable)
     code = "import importlib.metadata as m, gpn.model; print(*(m.version(p) for p in ('gpn', 'transformers', 'torch')))"
     # run outside the repository: with ``-c`` the working directory comes first on sys.path, and genomamba's
     # top-level kernels/ folder would shadow the ``kernels`` package that transformers >= 5.25 imports
-    # and without PYTHONPATH (benchmarks/recipe.Runner sets it to the repository), as the worker runs
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir(), env=env)
+    # and in the peer's environment, as the worker runs
+    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir(),
+                           env=peer_env())  # fmt: skip
     if probe.returncode != 0:
         return python, None
     return python, dict(zip(("gpn", "transformers", "torch"), probe.stdout.split()))
@@ -211,7 +225,6 @@ def rescore(args) -> int:
     """``--rescore MODEL``: a trained peer's masked LLR on the SNVs of ``--vcf`` (INFO CSQ) -> a TSV with the columns
     ``score-vcf --keep-info CSQ`` writes (chrom, pos, ref, alt, CSQ, llr), so benchmarks that read genomamba's
     scores read the peer's the same way (benchmarks/heldout_snvs.py --gpn-model)."""
-    sys.path[:0] = [str(ROOT), str(HERE.parent)]
     from genomamba.atomic import atomic_file
 
     python, versions = peer_python(args.peer_python)
@@ -223,11 +236,7 @@ def rescore(args) -> int:
     path, info = snv_windows(args.genome, args.vcf, args.context, None, args.work / f"snvs_{args.genome}.npz")
     job = {"snvs": {args.genome: str(path)}, "model_dir": str(args.rescore), "device": args.device,
            "threads": args.threads, "seed": 0, "result": str(args.work / "rescore_result.json")}  # fmt: skip
-    (args.work / "rescore_job.json").write_text(json.dumps(job))
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    env.pop("PYTHONPATH", None)
-    subprocess.run([python, __file__, "--worker", str(args.work / "rescore_job.json")], check=True, env=env)
-    llr = json.loads(Path(job["result"]).read_text())["llr"][args.genome]
+    llr = run_worker(python, job, args.work / "rescore_job.json", args.threads)["llr"][args.genome]
     with atomic_file(args.out) as tmp:
         with open(tmp, "w") as fh:
             fh.write(f"#gpn_model={args.rescore}\n#context={args.context}\nchrom\tpos\tref\talt\tCSQ\tllr\n")
@@ -322,9 +331,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker(args.worker)
+    sys.path[:0] = [str(ROOT), str(HERE.parent)]
     if args.rescore:
         return rescore(args)
-    sys.path[:0] = [str(ROOT), str(HERE.parent)]
     from recipe import contrast_aurocs, machine, write_json
 
     python, versions = peer_python(args.peer_python)
@@ -336,11 +345,7 @@ def main(argv=None) -> int:
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     job, labels = make_job(args, args.work)
-    (args.work / "job.json").write_text(json.dumps(job))
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    env.pop("PYTHONPATH", None)  # the peer's environment only
-    subprocess.run([python, __file__, "--worker", str(args.work / "job.json")], check=True, env=env)
-    result = json.loads(Path(job["result"]).read_text())
+    result = run_worker(python, job, args.work / "job.json", args.threads)
     record.update(status="ok", minutes=args.minutes, machine=machine(args.threads), recipe=str(args.config),
                   **{k: v for k, v in result.items() if k != "llr"})  # fmt: skip
     for genome, llr in result["llr"].items():

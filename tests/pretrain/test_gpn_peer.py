@@ -106,7 +106,7 @@ def test_rescore_writes_a_score_vcf_like_tsv_keyed_by_snv(tmp_path, monkeypatch)
     def fake_worker(cmd, **kw):
         job = json.loads(Path(cmd[-1]).read_text())
         data = np.load(job["snvs"]["yeast_chrI"])
-        seen.update(windows=data["windows"], ref=data["ref"], model_dir=job["model_dir"])
+        seen.update(windows=data["windows"], ref=data["ref"], model_dir=job["model_dir"], env=kw["env"])
         Path(job["result"]).write_text(json.dumps({"llr": {"yeast_chrI": [-1.5, 0.25, 2.0]}}))
 
     model = tmp_path / "gpn_model"
@@ -118,6 +118,7 @@ def test_rescore_writes_a_score_vcf_like_tsv_keyed_by_snv(tmp_path, monkeypatch)
     argv = ["--rescore", str(model), "--genome", "yeast_chrI", "--vcf", str(vcf), "--out", str(out), "--context", "16"]
     assert gpn_train.main([*argv, "--work", str(tmp_path / "w")]) == 0
     assert seen["model_dir"] == str(model) and seen["windows"].shape == (3, 16)
+    assert "PYTHONPATH" not in seen["env"] and seen["env"]["OMP_NUM_THREADS"] == "1"  # the peer's environment
     assert np.array_equal(seen["windows"][:, 8], seen["ref"])  # the SNV's reference base sits at the centre
     assert np.array_equal(seen["windows"][0, :4], [4, 4, 4, 4])  # before the chromosome start: N
     scores = read_scores(out)
