@@ -232,7 +232,8 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
         if budget and args.probe_steps and (args.budget_minutes or not args.smoke):  # smoke: only when asked
             plan["probe"] = p = probe(args, cfg, overrides, run)
             plan["max_steps"], plan["val_every_steps"] = fit_steps(budget * 60, p["step_seconds"], p["eval_seconds"],
-                                                                   warmup=p["warmup"])  # fmt: skip
+                                                                   warmup=p["warmup"],
+                                                                   startup_s=p.get("startup_seconds", 0.0))  # fmt: skip
         every = plan["val_every_steps"]
         plan["settings"] = [f"trainer.max_steps={plan['max_steps']}", f"trainer.val_every_steps={every}",
                             f"trainer.ckpt_every_steps={min(every, 500)}",

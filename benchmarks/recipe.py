@@ -88,10 +88,15 @@ def time_steps(config, out: Path, overrides: list[str], run: Runner, steps: int 
     run.genomamba("-q", "pretrain", "--config", config, "--out", out, "--no-progress-bar", *overrides, *settings)
     s = json.loads((out / "summary.json").read_text())
     guard_s = float((s.get("homolog_guard") or {}).get("seconds", 0.0))
+    mean_s = s["fit_seconds"] / max(s["steps"], 1)
+    # a step after the first few (Progress.steady_step_seconds); the rest of the fit is start-up, paid once per run
+    step_s = s.get("steady_step_seconds") or mean_s
     return {
         "steps": s["steps"],
         "tokens_per_step": s["tokens_per_step"],
-        "step_seconds": s["fit_seconds"] / max(s["steps"], 1),
+        "step_seconds": step_s,
+        "mean_step_seconds": mean_s,
+        "startup_seconds": max(0.0, s["fit_seconds"] - step_s * s["steps"]),
         "eval_seconds": max(0.0, (s["wall_seconds"] - s["fit_seconds"] - guard_s) / 2),  # final validate + test
         "guard_seconds": guard_s,
     }
@@ -113,12 +118,17 @@ def time_stages(config, out: Path, overrides: list[str], run: Runner, stages=(),
 
 
 def fit_steps(
-    budget_s: float, step_s: float, eval_s: float, n_evals: int = N_EVALS, warmup: list[dict] | tuple = ()
+    budget_s: float,
+    step_s: float,
+    eval_s: float,
+    n_evals: int = N_EVALS,
+    warmup: list[dict] | tuple = (),
+    startup_s: float = 0.0,
 ) -> tuple[int, int]:
-    """(max_steps, val_every_steps) whose steps plus ``n_evals`` + 2 evaluations take about 95 % of ``budget_s``.
-    ``warmup`` (``time_stages``): stages of ``steps`` steps at their own ``step_seconds``, run first; ``step_s``
-    is the time of a step after them."""
-    left, steps = 0.95 * budget_s - (n_evals + 2) * eval_s, 0
+    """(max_steps, val_every_steps) whose steps plus ``n_evals`` + 2 evaluations and the fit's ``startup_s`` take
+    about 95 % of ``budget_s``. ``warmup`` (``time_stages``): stages of ``steps`` steps at their own
+    ``step_seconds``, run first; ``step_s`` is the time of a step after them."""
+    left, steps = 0.95 * budget_s - (n_evals + 2) * eval_s - startup_s, 0
     for st in warmup:
         n = min(st["steps"], max(0, int(left / max(st["step_seconds"], 1e-9))))
         steps, left = steps + n, left - n * st["step_seconds"]

@@ -247,7 +247,8 @@ def run_pretraining(
     export = Export(cfg, out, dm)
     loggers, has_tb = _loggers(out)
     show_bar = bool(progress_bar) if progress_bar is not None else sys.stderr.isatty()
-    trainer = _trainer(cfg, out, hw, [Progress(cfg), export], loggers, show_bar)
+    progress = Progress(cfg)
+    trainer = _trainer(cfg, out, hw, [progress, export], loggers, show_bar)
     if trainer.is_global_zero:
         with atomic_file(out / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump({"pretrain": to_dict(cfg), "model": to_dict(model_cfg)}, sort_keys=False))
@@ -271,6 +272,7 @@ def run_pretraining(
         "tensorboard": has_tb,
         "resumed": resume,
         "fit_seconds": fit_seconds,
+        "steady_step_seconds": progress.steady_step_seconds,  # None when the fit ran <= Progress.SETTLE + 1 steps
         "wall_seconds": time.time() - wall0,
         "final_val": {k: float(v) for k, v in final_val.items()},
         "best_val_bits_per_base": module.best_val_bpb,

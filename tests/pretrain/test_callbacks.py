@@ -39,6 +39,27 @@ def test_progress_counts_tokens_of_every_rank_and_logs_on_schedule():
     assert module.logged["train/tokens_per_s"] > 0
 
 
+def test_progress_times_steady_steps_only(monkeypatch):
+    cfg = PretrainConfig()
+    cfg.trainer.log_every_steps = 1000
+    clock = iter(float(t) for t in range(1000))
+    monkeypatch.setattr("genomamba.pretrain.callbacks.time.perf_counter", lambda: next(clock))
+    cb, module = Progress(cfg), _Module()
+    cb.on_train_start(_trainer(0), module)
+    assert cb.steady_step_seconds is None
+    step = 0
+    for _ in range(Progress.SETTLE + 3):  # the first SETTLE steps are not timed; then 1 clock tick per step
+        step += 1
+        cb.on_train_batch_end(_trainer(step), module, None, None, step)
+    assert len(cb.step_durations) == 3 and cb.steady_step_seconds == 1.0
+    cb.on_train_batch_end(_trainer(step), module, None, None, step)  # a micro-batch of the same step: no new interval
+    cb.on_validation_start(_trainer(step), module)
+    next(clock), next(clock)  # the validation takes time
+    cb.on_train_batch_end(_trainer(step + 1), module, None, None, step + 1)  # spans the validation: not timed
+    cb.on_train_batch_end(_trainer(step + 2), module, None, None, step + 2)
+    assert len(cb.step_durations) == 4 and cb.steady_step_seconds == 1.0
+
+
 def test_export_keeps_the_best_val_model(tmp_path):
     cfg = PretrainConfig()
     cb, module = Export(cfg, tmp_path, dm=None), _Module()

@@ -27,6 +27,33 @@ def test_fit_steps_fills_the_budget():
     assert default_model.fit_steps(10.0, 1.0, 100.0, 5) == (5, 1)  # never fewer steps than evaluations
 
 
+def test_fit_steps_reserves_the_fits_start_up_once():
+    steps, _ = default_model.fit_steps(600.0, 0.5, 10.0, n_evals=5, startup_s=20.0)
+    assert steps == int((0.95 * 600 - 70 - 20) / 0.5)
+
+
+def test_the_probe_plans_with_the_steady_step_time_and_counts_start_up_apart(tmp_path):
+    # a 30-step probe whose first steps were slow: 60 s of fit, 1.8 s per steady step
+    summary = {"steps": 30, "tokens_per_step": 8192, "fit_seconds": 60.0, "steady_step_seconds": 1.8,
+               "wall_seconds": 120.0, "homolog_guard": {"seconds": 10.0}}  # fmt: skip
+    out = tmp_path / "probe"
+
+    class _Run:  # stands in for `genomamba pretrain`: writes the probe's summary.json
+        def genomamba(self, *args):
+            assert "trainer.max_steps=30" in args
+            out.mkdir()
+            (out / "summary.json").write_text(json.dumps(summary))
+
+    p = recipe.time_steps("cfg.yaml", out, [], _Run())
+    assert p["step_seconds"] == 1.8 and p["mean_step_seconds"] == 2.0
+    assert p["startup_seconds"] == pytest.approx(60.0 - 1.8 * 30)
+    assert p["eval_seconds"] == pytest.approx((120.0 - 60.0 - 10.0) / 2)
+    # a summary from before steady_step_seconds: the mean over the fit, no start-up apart
+    del summary["steady_step_seconds"]
+    p = recipe.time_steps("cfg.yaml", out, [], _Run())
+    assert p["step_seconds"] == 2.0 and p["startup_seconds"] == 0.0
+
+
 def test_fit_steps_counts_the_cheaper_warm_up_steps_at_their_own_speed():
     warm = [{"seq_len": 256, "steps": 100, "step_seconds": 0.25}]
     steps, _ = default_model.fit_steps(600.0, 0.5, 10.0, n_evals=5, warmup=warm)
