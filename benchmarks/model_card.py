@@ -324,7 +324,7 @@ def compare(cards: dict[str, dict]) -> dict:
             "auroc": {
                 g: {c: {"model": r["model"], "ci": r["model_ci"]} for c, r in v["contrasts"].items()}
                 for g, v in card["vep_auroc"].items()
-            },  # fmt: skip
+            },
             "focal_bits_minus_kmer": {g: bpb[g]["model_minus_kmer"] for g in README_NAMES if g in bpb},
             "genomes_below_kmer": sum(d < 0 for d in deltas),
             "genomes": len(bpb),
@@ -364,6 +364,8 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path, help="with --compare: also write the rows as JSON (.json)")
     ap.add_argument("--note", default="", help="with --compare --out: how the candidates were made, kept in the JSON")
     args = ap.parse_args()
+    if args.compare is None and (args.out or args.note):
+        raise SystemExit("--out and --note go with --compare")
     if args.compare is not None:
         cards, paths = {}, {}
         for item in args.compare:

@@ -27,8 +27,8 @@ class Progress(pl.Callback):
     """tokens/s (logged as train/tokens_per_s) and a progress line with ETA every ``trainer.log_every_steps``.
     It also times every optimizer step after the first ``SETTLE`` of this fit, skipping any step that spans a
     validation: ``steady_step_seconds`` is their mean. A short timing probe's ``fit_seconds / steps`` also counts
-    Lightning's start-up and the first, slow steps (on this box ~7 % of a 30-step probe), so a step plan fitted from
-    it left ~10 % of a budgeted run's time unused."""
+    Lightning's start-up and the first, slow steps (1-7 % of a 30-step probe on the dev box), and a step plan
+    fitted from it left ~10 % of a 105-minute run's budget unused."""
 
     SETTLE = 5
 
