@@ -233,7 +233,7 @@ def pretrain(args, cfg, overrides: list[str], run: Runner) -> tuple[dict, dict]:
             plan["probe"] = p = probe(args, cfg, overrides, run)
             plan["max_steps"], plan["val_every_steps"] = fit_steps(budget * 60, p["step_seconds"], p["eval_seconds"],
                                                                    warmup=p["warmup"],
-                                                                   startup_s=p.get("startup_seconds", 0.0))  # fmt: skip
+                                                                   startup_s=p["startup_seconds"])  # fmt: skip
         every = plan["val_every_steps"]
         plan["settings"] = [f"trainer.max_steps={plan['max_steps']}", f"trainer.val_every_steps={every}",
                             f"trainer.ckpt_every_steps={min(every, 500)}",

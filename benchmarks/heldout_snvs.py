@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe import KMER_K, ROOT, Runner, machine, read_scores, write_json  # noqa: E402
+from recipe import KMER_K, ROOT, Runner, machine, read_labelled_json, read_scores, write_json  # noqa: E402
 
 PEERS = Path(__file__).resolve().parent / "peers"
 RELATIVES = ["dsim_chr4", "dsec_chr4", "dmau_chr4", "aare_chr1_2", "skud_chr1", "smik_chr1"]
@@ -150,13 +150,7 @@ def main(argv=None) -> int:
         print(compare_table(data) if "checkpoints" in data else table(data))
         return 0
     if args.compare:
-        pairs = [item.split("=", 1) for item in args.compare]
-        if any(len(p) != 2 for p in pairs):
-            raise SystemExit("--compare takes LABEL=JSON items")
-        missing = [path for _, path in pairs if not Path(path).is_file()]
-        if missing:
-            raise SystemExit(f"--compare: no such result JSON: {', '.join(missing)}")
-        data = compare({label: json.loads(Path(path).read_text()) for label, path in pairs})
+        data = compare(read_labelled_json(args.compare))
         write_json(args.out, data)
         print(compare_table(data))
         return 0

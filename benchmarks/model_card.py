@@ -367,25 +367,15 @@ if __name__ == "__main__":
     if args.compare is None and (args.out or args.note):
         raise SystemExit("--out and --note go with --compare")
     if args.compare is not None:
-        cards, paths = {}, {}
-        for item in args.compare:
-            label, sep, path = item.partition("=")
-            if not sep or not label or not Path(path).is_file():
-                raise SystemExit(f"--compare {item}: expected LABEL=CARD_JSON naming an existing model_card.json")
-            try:
-                cards[label], paths[label] = json.loads(Path(path).read_text()), path
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}: not a JSON model card ({e})") from None
+        from recipe import read_labelled_json, write_json
+
         if args.out and args.out.suffix != ".json":
             raise SystemExit(f"--out {args.out}: the comparison is written as JSON (.json)")
-        rows = compare(cards)
+        rows = compare(read_labelled_json(args.compare))
         if args.out:
-            from genomamba.atomic import atomic_file
-
-            data = {"what": "candidate default models side by side (benchmarks/model_card.py --compare)",
-                    "note": args.note, "cards": paths, "models": rows}  # fmt: skip
-            with atomic_file(args.out) as tmp:
-                tmp.write_text(json.dumps(data, indent=1) + "\n")
+            paths = dict(item.split("=", 1) for item in args.compare)
+            write_json(args.out, {"what": "candidate default models side by side (benchmarks/model_card.py --compare)",
+                                  "note": args.note, "cards": paths, "models": rows})  # fmt: skip
         print(compare_table(rows))
     else:
         if args.readme:

@@ -66,7 +66,7 @@ def equal_time_runs(args) -> tuple[dict[str, Path], dict[str, dict], list[str]]:
         # the probe times steps at the run's full sequence length (warm-up stages off)
         probe = time_stages(CONFIG, args.work / f"{preset}_probe", common, run)
         steps, every = fit_steps(
-            args.minutes * 60, probe["step_seconds"], probe["eval_seconds"], startup_s=probe.get("startup_seconds", 0.0)
+            args.minutes * 60, probe["step_seconds"], probe["eval_seconds"], startup_s=probe["startup_seconds"]
         )
         settings = [f"trainer.max_steps={steps}", f"trainer.val_every_steps={every}",
                     f"trainer.ckpt_every_steps={every}", f"trainer.max_time_minutes={args.minutes}"]  # fmt: skip

@@ -353,6 +353,25 @@ def evaluate_snvs(
     return results
 
 
+def read_labelled_json(items: list[str], flag: str = "--compare") -> dict[str, dict]:
+    """``LABEL=JSON`` command-line items -> {label: parsed JSON}. A malformed item, missing files (all named) or a
+    file that is not JSON stop with one line."""
+    pairs = [item.partition("=") for item in items]
+    bad = [item for item, (label, sep, path) in zip(items, pairs) if not (label and sep and path)]
+    if bad:
+        raise SystemExit(f"{flag} takes LABEL=JSON items, not: {', '.join(bad)}")
+    missing = [f"{label}={path}" for label, _, path in pairs if not Path(path).is_file()]
+    if missing:
+        raise SystemExit(f"{flag}: no such result JSON: {', '.join(missing)}")
+    out = {}
+    for label, _, path in pairs:
+        try:
+            out[label] = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{flag} {label}={path}: not JSON ({e})") from None
+    return out
+
+
 def write_json(path: Path, data: dict) -> None:
     from genomamba.atomic import atomic_file
 
