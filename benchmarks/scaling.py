@@ -110,6 +110,14 @@ def merge_runs(kept: list[dict], scored: list[dict]) -> list[dict]:
     return sorted([*(r for r in kept if r["tokens"] not in budgets), *scored], key=lambda r: r["tokens"])
 
 
+def snv_folder(run_dir: Path) -> Path:
+    """Where a run's dev-SNV scores go: ``make model``'s WORK for its WORK/pretrain (told by WORK/plan.json), so an
+    ``--add-run`` of the default model reuses the scores benchmarks/default_model.py cached in WORK/snvs with the
+    same arguments instead of scoring them again (~8 minutes on one thread); the run folder itself otherwise."""
+    work = run_dir.parent
+    return work if run_dir.name == "pretrain" and (work / "plan.json").is_file() else run_dir
+
+
 def score_run(args, out: Path, overrides: list[str], run: Runner) -> dict:
     """Bits/base and dev-SNV AUROCs of a finished pretraining output folder."""
     from genomamba.pretrain.config import load_pretrain_config
@@ -119,7 +127,7 @@ def score_run(args, out: Path, overrides: list[str], run: Runner) -> dict:
         raise SystemExit(f"{out}: no summary.json (not a finished pretraining run)")
     summary = json.loads((out / "summary.json").read_text())
     focal = [s.name for s in cfg.data.sources]
-    vep = evaluate_snvs(out / "best", focal, out, run, cfg.data.seq_len, 4 if args.gpu else 1,
+    vep = evaluate_snvs(out / "best", focal, snv_folder(out), run, cfg.data.seq_len, 4 if args.gpu else 1,
                         "cuda" if args.gpu else "cpu", args.snvs_per_class, args.bootstrap)  # fmt: skip
     seen = summary["steps"] * summary["tokens_per_step"]
     return {

@@ -36,6 +36,23 @@ def test_score_run_refuses_an_unfinished_run(tmp_path):
         scaling.score_run(args, tmp_path, [], recipe.Runner())
 
 
+def test_an_added_make_model_run_scores_into_its_work_folder_to_reuse_the_cached_snvs(tmp_path, monkeypatch):
+    work = tmp_path / "default_model_140"
+    (work / "pretrain").mkdir(parents=True)
+    summary = {"steps": 4, "tokens_per_step": 8, "fit_seconds": 2.0, "accelerator": "cpu", "test": {}}
+    (work / "pretrain" / "summary.json").write_text(json.dumps(summary))
+    seen = []
+    monkeypatch.setattr(scaling, "evaluate_snvs", lambda ckpt, genomes, folder, *a: seen.append((ckpt, folder)) or {})
+    monkeypatch.setattr(scaling, "bits_per_base", lambda summary: {})
+    args = scaling.parse_args(["--tokens", "1e6", "2e6", "--add-run", str(work / "pretrain")])
+    scaling.score_run(args, work / "pretrain", [], recipe.Runner())
+    assert seen[-1] == (work / "pretrain" / "best", work / "pretrain")  # no plan.json: not make model's layout
+    (work / "plan.json").write_text("{}")
+    row = scaling.score_run(args, work / "pretrain", [], recipe.Runner())
+    assert seen[-1] == (work / "pretrain" / "best", work)  # WORK/snvs, where default_model.py cached its scores
+    assert row["run"] == str(work / "pretrain") and row["tokens"] == 32
+
+
 def test_trend_finds_where_a_rising_auroc_meets_its_target():
     def run(tokens, auroc):
         row = {"model": auroc}
