@@ -9,6 +9,7 @@ their argparse type; nothing is turned into a string and parsed back.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -21,6 +22,28 @@ import yaml
 from genomamba.errors import GenomambaError
 
 T = TypeVar("T")
+
+
+def all_finite(*values: Any) -> bool:
+    """True when every value is a real number, neither NaN nor infinite: the first step of each float range check.
+
+    A check written as a comparison alone lets NaN through (every comparison with NaN is false, so ``x < 0`` never
+    fires) and lets inf past any lower bound. Integers too large for a float count as infinite.
+    """
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        try:
+            if not math.isfinite(value):
+                return False
+        except OverflowError:  # an int beyond the float range
+            return False
+    return True
+
+
+class _NotFinite(GenomambaError):
+    """A number where a number belongs, but NaN or infinite. A union reports it as it is instead of trying its next
+    alternative, whose "nan is not float or null" would hide the reason."""
 
 
 def _coerce(value: Any, tp: Any, where: str, path: str | None) -> Any:
@@ -37,6 +60,8 @@ def _coerce(value: Any, tp: Any, where: str, path: str | None) -> Any:
                 continue
             try:
                 return _coerce(value, arg, where, path)
+            except _NotFinite:
+                raise
             except GenomambaError:
                 continue
         names = " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
@@ -65,6 +90,8 @@ def _coerce(value: Any, tp: Any, where: str, path: str | None) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GenomambaError(f"{where}: expected a number, got {value!r}", path)
+        if not all_finite(value):
+            raise _NotFinite(f"{where}: expected a finite number, got {value!r}", path)
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

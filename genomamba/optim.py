@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from genomamba.config import all_finite
+
 
 @dataclass
 class OptimConfig:
@@ -22,6 +24,10 @@ class OptimConfig:
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
 
     def __post_init__(self) -> None:
+        values = {"lr": self.lr, "weight_decay": self.weight_decay, "grad_clip": self.grad_clip, "eps": self.eps}
+        bad = [name for name, value in values.items() if not all_finite(value)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} must be finite, got {', '.join(str(values[n]) for n in bad)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0:
             raise ValueError("need lr > 0, weight_decay >= 0, warmup_steps >= 0, grad_clip >= 0")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

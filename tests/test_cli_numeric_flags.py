@@ -1,5 +1,6 @@
-"""Every numeric flag of every command, given 0, a negative value or a non-number: exit 2, one line on stderr that
-names the flag, and nothing written. The flags are read from the parser itself, so a new numeric flag is walked too;
+"""Every numeric flag of every command, given 0, a negative value or a non-number (and a float flag NaN or inf, which
+every comparison of a plain range check lets through): exit 2, one line on stderr that names the flag, and nothing
+written. The flags are read from the parser itself, so a new numeric flag is walked too;
 a command with numeric flags must have a base command line below."""
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ ZERO_OK = {
 NEGATIVE_OK = {("embed", "--layer"), ("probe", "--layer")}
 
 
-def _numeric_flags() -> list[tuple[str, str, int]]:
+def _numeric_flags() -> list[tuple[str, str, int, type]]:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     out = []
@@ -82,21 +83,21 @@ def _numeric_flags() -> list[tuple[str, str, int]]:
         for action in sp._actions:
             if action.type in (int, float) and action.option_strings:
                 nargs = action.nargs if isinstance(action.nargs, int) else 1
-                out.append((command, action.option_strings[-1], nargs))
+                out.append((command, action.option_strings[-1], nargs, action.type))
     return out
 
 
 FLAGS = _numeric_flags()
 CASES = [
     pytest.param(command, flag, nargs, value, id=f"{command}{flag}={value}")
-    for command, flag, nargs in FLAGS
-    for value in ("0", "-3", "abc")
+    for command, flag, nargs, kind in FLAGS
+    for value in ("0", "-3", "abc", *(("nan", "inf") if kind is float else ()))
     if not (value == "0" and (command, flag) in ZERO_OK) and not (value == "-3" and (command, flag) in NEGATIVE_OK)
 ]
 
 
 def test_every_command_with_numeric_flags_has_a_base_command_line():
-    assert {command for command, _, _ in FLAGS} <= set(BASE)
+    assert {command for command, *_ in FLAGS} <= set(BASE)
 
 
 @pytest.mark.parametrize("command, flag, nargs, value", CASES)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genomamba.alphabet import reverse_complement
+from genomamba.config import all_finite
 from genomamba.metrics.supervised import PRIMARY_METRIC, compute_metrics, primary_value
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ class KmerBaselineConfig:
     def __post_init__(self) -> None:
         if not self.k_values or any(k < 1 or k > 8 for k in self.k_values):
             raise ValueError(f"k_values must be non-empty, each in 1..8, got {self.k_values}")
-        if not self.strengths or any(s <= 0 for s in self.strengths):
-            raise ValueError("strengths must be positive")
+        if not self.strengths or not all_finite(*self.strengths) or any(s <= 0 for s in self.strengths):
+            raise ValueError(f"strengths must be a non-empty list of finite numbers > 0, got {self.strengths}")
         if self.max_iter < 1:
             raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
 

@@ -19,7 +19,7 @@ _FLAGS = {
 
 
 def register(subparsers) -> None:
-    from genomamba.vep.config import LABEL_FIELD, LABELS_TSV_COLUMN, EvaluateVepConfig
+    from genomamba.vep.config import LABEL_FIELD, LABELS_TSV_COLUMN, MAX_BOOTSTRAP, EvaluateVepConfig
 
     d = EvaluateVepConfig()
     p = subparsers.add_parser(
@@ -57,7 +57,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--higher-is-positive", action="store_true", default=None, help="larger score = positive (default: lower)"
     )
-    p.add_argument("--bootstrap", type=int, help=f"bootstrap replicates, 0 = no CIs (default {d.bootstrap})")
+    p.add_argument(
+        "--bootstrap", type=int, help=f"bootstrap replicates, 0..{MAX_BOOTSTRAP}; 0 = no CIs (default {d.bootstrap})"
+    )
     p.add_argument("--seed", type=int, help=f"bootstrap seed (default {d.seed})")
     p.add_argument("--config", type=Path, metavar="YAML", help="EvaluateVepConfig fields; flags override it")
     p.add_argument("--out", required=True, help="output directory")

@@ -42,6 +42,7 @@ def _names(text: str) -> list[str]:
 def register(sub: argparse._SubParsersAction) -> None:
     # light imports; the help shows the dataclasses' own defaults
     from genomamba.finetune.task_config import (
+        MAX_NEGATIVE_RATIO,
         CodingSnvTaskConfig,
         MakeTaskConfig,
         PromoterTaskConfig,
@@ -88,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         metavar="R",
         help=f"promoters: background windows per TSS window (default {pr.negatives_per_positive:g}); splice "
-        f"sites: decoys per site (default {sp.decoys_per_site:g})",
+        f"sites: decoys per site (default {sp.decoys_per_site:g}); at most {MAX_NEGATIVE_RATIO:g}",
     )
     p.add_argument(
         "--transcript-types",

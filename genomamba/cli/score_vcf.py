@@ -113,12 +113,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _summary_path(path: str | None, out: str) -> Path | None:
+    """``--summary``, checked before any scoring: a bad name found only afterwards would fail the run with the
+    scores already written, so a rerun would have to redo them or trust a run that reported an error."""
+    from genomamba.atomic import check_output_path
+    from genomamba.errors import GenomambaError
+
+    if path is None:
+        return None
+    summary = check_output_path(path, (".json",))
+    if summary.absolute() == Path(out).absolute():
+        raise GenomambaError("is also --out: the summary needs a name of its own", summary)
+    return summary
+
+
 def run(args: argparse.Namespace) -> int:
     from genomamba.atomic import atomic_file
     from genomamba.config import flag_values, load_config
     from genomamba.genome.registry import resolve_genome
     from genomamba.vep import ScoreVcfConfig, score_vcf
 
+    summary_path = _summary_path(args.summary, args.out)
     config = load_config(ScoreVcfConfig, args.config, flags=flag_values(args, _FLAGS))
     command = "genomamba " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     fasta, _ = resolve_genome(args.fasta)  # a FASTA path, or a genome name such as yeast_chrI
@@ -144,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['unknown_contigs'] or 'none'}; {summary['seconds']:.1f} s -> {summary['output']}",
         file=sys.stderr,
     )
-    if args.summary:
-        with atomic_file(args.summary) as tmp:
+    if summary_path is not None:
+        with atomic_file(summary_path) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

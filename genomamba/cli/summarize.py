@@ -17,9 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="LABEL=FILE.json[:key,key]",
         help="a stage's JSON; optionally the dotted keys to report (default: every number)",
     )
-    p.add_argument("--out", metavar="TXT", help="text table (a .json twin is written beside it)")
+    p.add_argument(
+        "--out", metavar="TXT", help="text table, not .json (its .json twin is written beside it: summary.txt -> .json)"
+    )
     p.add_argument("--plot-pretraining", metavar="DIR", help="a `genomamba pretrain` output directory")
-    p.add_argument("--plot-out", metavar="PNG", help="where --plot-pretraining writes its figure")
+    p.add_argument("--plot-out", metavar="PNG", help="where --plot-pretraining writes its figure (.png)")
     p.set_defaults(func=run)
 
 

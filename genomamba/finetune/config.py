@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from genomamba.backends import Backend
 from genomamba.baselines.kmer_classifier import KmerBaselineConfig
-from genomamba.config import load_config
+from genomamba.config import all_finite, load_config
 from genomamba.devices import check_device_name
 from genomamba.genome.splits import SPLIT_ALIASES
 
@@ -45,7 +45,7 @@ class DataConfig:
         if self.resplit is not None and self.resplit != "all" and self.resplit not in SPLIT_ALIASES:
             raise ValueError(f"resplit must be all|train|val|test, got {self.resplit!r}")
         fr = self.resplit_fractions
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0:
+        if len(fr) != 3 or not all_finite(*fr) or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0:
             raise ValueError(f"resplit_fractions (train, val, test) must be >= 0, sum to 1, train > 0: {fr}")
 
 
@@ -76,8 +76,11 @@ class FinetuneOptim:
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or (self.backbone_lr is not None and self.backbone_lr <= 0):
-            raise ValueError("learning rates must be > 0")
+        rates = [self.lr] if self.backbone_lr is None else [self.lr, self.backbone_lr]
+        if not all_finite(*rates) or min(rates) <= 0:
+            raise ValueError(f"learning rates must be > 0 (finite), got {rates}")
+        if not all_finite(self.weight_decay, self.grad_clip):
+            raise ValueError(f"weight_decay and grad_clip must be finite, got {self.weight_decay}, {self.grad_clip}")
         if self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0:
             raise ValueError("need weight_decay >= 0, warmup_steps >= 0, grad_clip >= 0")
 
@@ -107,10 +110,12 @@ class FinetuneTrain:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"train.{name} must be >= 1 (or null), got {value}")
-        if self.max_time_minutes is not None and self.max_time_minutes <= 0:
-            raise ValueError(f"train.max_time_minutes must be > 0 (or null), got {self.max_time_minutes}")
-        if isinstance(self.class_weights, list) and any(w <= 0 for w in self.class_weights):
-            raise ValueError(f"train.class_weights must be > 0, got {self.class_weights}")
+        minutes = self.max_time_minutes
+        if minutes is not None and not (all_finite(minutes) and minutes > 0):
+            raise ValueError(f"train.max_time_minutes must be > 0 (or null), got {minutes}")
+        weights = self.class_weights
+        if isinstance(weights, list) and (not all_finite(*weights) or any(w <= 0 for w in weights)):
+            raise ValueError(f"train.class_weights must be > 0 (finite), got {weights}")
 
 
 @dataclass

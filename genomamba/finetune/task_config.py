@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from genomamba.config import all_finite
 from genomamba.finetune.gff import DEFAULT_TRANSCRIPT_TYPES
+
+# negatives (promoters) or decoys (splice sites) per positive: the sampling tries grow with it, and a larger
+# ratio is a typo rather than a task
+MAX_NEGATIVE_RATIO = 1000.0
 
 
 @dataclass
@@ -29,7 +34,7 @@ class SplitConfig:
         if self.block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {self.block_size}")
         fr = tuple(self.fractions)
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6 or fr[0] <= 0:
+        if len(fr) != 3 or not all_finite(*fr) or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6 or fr[0] <= 0:
             raise ValueError(f"fractions (train, val, test) must be 3 numbers >= 0 summing to 1, train > 0: {list(fr)}")
         if (self.val_chroms or self.test_chroms) and self.split_by != "chromosome":
             raise ValueError("val_chroms/test_chroms need split_by=chromosome")
@@ -62,9 +67,10 @@ class PromoterTaskConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2, got {self.window}")
-        if self.negatives_per_positive <= 0:
+        if not 0 < self.negatives_per_positive <= MAX_NEGATIVE_RATIO:  # written so that NaN fails too
             raise ValueError(
-                f"negatives_per_positive must be > 0 (0 makes a one-class table), got {self.negatives_per_positive}"
+                f"negatives_per_positive must be in (0, {MAX_NEGATIVE_RATIO:g}] (0 makes a one-class table), "
+                f"got {self.negatives_per_positive}"
             )
         for name in ("min_tss_distance", "exclusion"):
             if getattr(self, name) < 0:
@@ -90,8 +96,11 @@ class SpliceTaskConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2, got {self.window}")
-        if self.decoys_per_site <= 0:
-            raise ValueError(f"decoys_per_site must be > 0 (0 makes a one-class table), got {self.decoys_per_site}")
+        if not 0 < self.decoys_per_site <= MAX_NEGATIVE_RATIO:  # written so that NaN fails too
+            raise ValueError(
+                f"decoys_per_site must be in (0, {MAX_NEGATIVE_RATIO:g}] (0 makes a one-class table), "
+                f"got {self.decoys_per_site}"
+            )
         if self.exclusion < 0:
             raise ValueError(f"exclusion must be >= 0, got {self.exclusion}")
         if self.min_intron < 1:

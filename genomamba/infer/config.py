@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from genomamba.config import all_finite
 from genomamba.devices import check_device_name
 from genomamba.infer.trackio import MAX_ZOOMS
 from genomamba.vep.config import DEFAULT_CONTEXT, MIN_CONTEXT
@@ -61,8 +62,8 @@ class ProbeConfig:
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
-        if not self.strengths or any(s <= 0 for s in self.strengths):
-            raise ValueError("strengths must be a non-empty list of positive numbers")
+        if not self.strengths or not all_finite(*self.strengths) or any(s <= 0 for s in self.strengths):
+            raise ValueError(f"strengths must be a non-empty list of finite numbers > 0, got {self.strengths}")
         if not self.cv_splits or any(s not in ("train", "val") for s in self.cv_splits):
             raise ValueError(f"cv_splits must be train and/or val (test is the evaluation split), got {self.cv_splits}")
         if self.batch_size < 1 or self.max_iter < 1 or self.threads < 0:

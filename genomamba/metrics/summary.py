@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genomamba.atomic import atomic_file
+from genomamba.atomic import atomic_file, check_output_path
 from genomamba.errors import GenomambaError
 
 
@@ -132,6 +132,8 @@ class SummarizeConfig:
     def __post_init__(self) -> None:
         if self.plot_pretraining is not None and self.plot_out is None:
             raise ValueError("--plot-pretraining needs --plot-out")
+        if self.plot_out is not None and self.plot_pretraining is None:
+            raise ValueError("--plot-out needs --plot-pretraining (the run it draws)")
         if self.metrics and self.out is None:
             raise ValueError("--metrics needs --out")
         self.items()  # every spec is well formed
@@ -148,15 +150,30 @@ class SummarizeConfig:
         return out
 
 
+def output_paths(cfg: SummarizeConfig) -> tuple[Path | None, Path | None, Path | None]:
+    """(text table, its JSON twin, figure), each checked before anything is read or written, so a bad name
+    leaves nothing half done. The twin is the table's name with .json: a table named .json would be overwritten by
+    its own twin, and a figure named like the table by the table."""
+    figure = None if cfg.plot_out is None else check_output_path(cfg.plot_out, (".png",))
+    if cfg.out is None:
+        return None, None, figure
+    table = check_output_path(cfg.out, ("file",))
+    if table.suffix.lower() == ".json":
+        raise GenomambaError("is the text table, and its .json twin would overwrite it: name it .txt", table)
+    if figure is not None and figure.absolute() == table.absolute():
+        raise GenomambaError("is both --out and --plot-out: give each its own name", table)
+    return table, check_output_path(table.with_suffix(".json"), (".json",)), figure
+
+
 def run_summarize(cfg: SummarizeConfig) -> str | None:
     """Draw the pretraining curves and/or write the summary table; returns the table's text (None without out)."""
+    table, twin, figure = output_paths(cfg)
     if cfg.plot_pretraining is not None:
-        plot_pretraining(cfg.plot_pretraining, cfg.plot_out)
-    if cfg.out is None:
+        plot_pretraining(cfg.plot_pretraining, figure)
+    if table is None:
         return None
-    out = Path(cfg.out)
-    summarize(cfg.items(), out, out.with_suffix(".json"))
-    return out.read_text()
+    summarize(cfg.items(), table, twin)
+    return table.read_text()
 
 
 def _read_training_logs(pretrain_dir: Path):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from genomamba.alphabet import TOKENS
 from genomamba.backends import Backend
+from genomamba.config import all_finite
 from genomamba.errors import GenomambaError
 
 Fusion = Literal["layer", "head"]
@@ -110,6 +111,10 @@ class ModelConfig:
             raise ValueError(f"dt_rank must be an integer or 'auto', got {self.dt_rank!r}")
         if isinstance(self.dt_rank, int) and self.dt_rank < 1:
             raise ValueError(f"dt_rank must be >= 1, got {self.dt_rank}")
+        floats = ("dt_min", "dt_max", "dt_init_floor", "dt_scale", "norm_epsilon", "initializer_range")
+        for name in (*floats, "checkpoint_budget_gib"):
+            if not all_finite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if self.vocab_size < len(TOKENS):

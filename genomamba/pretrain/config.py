@@ -9,13 +9,12 @@ to size; large: towards uniform), then a crop within it as a single-genome run d
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from genomamba.config import load_config
+from genomamba.config import all_finite, load_config
 from genomamba.model.config import ModelConfig
 from genomamba.optim import OptimConfig
 
@@ -45,7 +44,7 @@ class SourceConfig:
             self.name = re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(os.path.normpath(self.path))) or "genome"
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
             raise ValueError(f"source name {self.name!r}: use letters, digits, '_' and '-' only (it names metrics)")
-        if not (self.weight > 0 and math.isfinite(self.weight)):
+        if not (all_finite(self.weight) and self.weight > 0):
             raise ValueError(f"source {self.name!r}: weight must be a finite number > 0, got {self.weight}")
 
 
@@ -91,7 +90,7 @@ class DataConfig:
         names = [src.name for src in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"data.sources names must be unique, got {names}")
-        if self.temperature is not None and not (self.temperature > 0 and math.isfinite(self.temperature)):
+        if self.temperature is not None and not (all_finite(self.temperature) and self.temperature > 0):
             raise ValueError(f"data.temperature must be a finite number > 0 (or null), got {self.temperature}")
         guard = self.homolog_guard
         if guard is not None and names and not set(guard.protect) <= set(names):
@@ -163,8 +162,9 @@ class TrainerConfig:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
         if isinstance(self.threads, int) and self.threads < 1:
             raise ValueError(f"trainer.threads must be >= 1, auto or null, got {self.threads}")
-        if self.max_time_minutes is not None and self.max_time_minutes <= 0:
-            raise ValueError(f"trainer.max_time_minutes must be > 0 (or null), got {self.max_time_minutes}")
+        minutes = self.max_time_minutes
+        if minutes is not None and not (all_finite(minutes) and minutes > 0):
+            raise ValueError(f"trainer.max_time_minutes must be > 0 (or null), got {minutes}")
 
 
 @dataclass
@@ -181,8 +181,8 @@ class BaselineConfig:
     def __post_init__(self) -> None:
         if any(k < 0 or k > 10 for k in self.one_sided_orders) or any(k < 1 or k > 5 for k in self.two_sided_orders):
             raise ValueError("one_sided_orders must be in 0..10 and two_sided_orders in 1..5")
-        if self.alpha is not None and self.alpha <= 0:
-            raise ValueError("alpha must be > 0")
+        if self.alpha is not None and not (all_finite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"alpha must be a finite number > 0 (or null), got {self.alpha}")
 
 
 @dataclass

@@ -15,6 +15,7 @@ MIN_CONTEXT = 64  # bases; the tiling's flank is context // 4, so at least 16 ba
 DEFAULT_CONTEXT = 4096
 AUTO_BATCH_BASES = 65536  # batch_size 0 = as many windows as fit in this many bases (at least one)
 MAX_KMER_ORDER = 6  # k bases on each side: 4**(2k) contexts, 4**12 * 4 counts at k = 6
+MAX_BOOTSTRAP = 100_000  # replicates run one by one in Python; 1,000 already gives stable 95 % CIs
 
 RefCheck = Literal["error", "warn", "skip"]
 Strands = Literal["auto", "both", "forward"]
@@ -79,8 +80,8 @@ class EvaluateVepConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.bootstrap < 0:
-            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        if not 0 <= self.bootstrap <= MAX_BOOTSTRAP:
+            raise ValueError(f"bootstrap must be in 0..{MAX_BOOTSTRAP:,} (0 = no CIs), got {self.bootstrap}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         for item in self.contrasts:

@@ -74,13 +74,25 @@ SCORE_FIELDS = {
 _SCORE_INFO = {name for fields, _ in SCORE_FIELDS.values() for name in fields}
 
 
-def output_format(path: str | os.PathLike, override: str | None = None) -> str:
-    if override:
-        return override
+def named_format(path: str | os.PathLike) -> str | None:
+    """The format the extension of ``path`` names (``.vcf.bgz`` -> vcf.gz), or None."""
     name = str(path).lower()
-    for suffix, fmt in FORMATS.items():
-        if name.endswith(suffix):
-            return fmt
+    return next((fmt for suffix, fmt in FORMATS.items() if name.endswith(suffix)), None)
+
+
+def output_format(path: str | os.PathLike, override: str | None = None) -> str:
+    """The format ``path`` is written in: ``override`` (``--format``), else the one its extension names.
+
+    Both given must agree: Parquet bytes under a .tsv name would mislead every later reader (and a rerun's format
+    inference). A name whose extension names no format (``scores.out``) is written in ``override`` as asked.
+    """
+    named = named_format(path)
+    if override and named and override != named:
+        raise GenomambaError(
+            f"is named like a {named} file, but --format asks for {override}: rename it or drop --format", path
+        )
+    if override or named:
+        return override or named
     raise GenomambaError(f"cannot tell the output format from the name; use one of {', '.join(FORMATS)}", path)
 
 

@@ -153,8 +153,13 @@ def test_make_task_cli_errors_are_one_line(tmp_path, toy_genome, capsys):
     ]
     cases = {
         ("--window", "0"): "--window must be >= 2, got 0",
-        ("--negatives-per-positive", "0"): "--negatives-per-positive must be > 0",
+        ("--negatives-per-positive", "0"): "--negatives-per-positive must be in (0, 1000]",
+        ("--negatives-per-positive", "1e9"): "--negatives-per-positive must be in (0, 1000]",
+        ("--negatives-per-positive", "nan"): "--negatives-per-positive: expected a finite number, got nan",
+        ("--negatives-per-positive", "inf"): "--negatives-per-positive: expected a finite number, got inf",
         ("--fractions", "0.5", "0.6", "0.1"): "--fractions (train, val, test) must be",
+        ("--fractions", "nan", "0.1", "0.1"): "--fractions[0]: expected a finite number, got nan",
+        ("--fractions", "0.8", "0.1", "inf"): "--fractions[2]: expected a finite number, got inf",
         ("--split-by", "block", "--val-chroms", "chrA"): "--val-chroms/test_chroms need --split-by=chromosome",
     }
     for extra, problem in cases.items():

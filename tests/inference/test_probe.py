@@ -71,6 +71,12 @@ def test_fit_probe_regression_and_too_few_rows():
         fit_probe("binary", x[:5], np.array([0, 0, 0, 0, 1]), ProbeConfig())
 
 
+@pytest.mark.parametrize("strengths", [[float("nan")], [1.0, float("inf")], [], [0.0]])
+def test_probe_strengths_are_finite_and_positive(strengths):
+    with pytest.raises(ValueError, match="strengths must be a non-empty list of finite numbers > 0"):
+        ProbeConfig(strengths=strengths)
+
+
 def test_probe_bad_input(checkpoints, labelled, tmp_path):
     base = ("probe", "--checkpoint", str(checkpoints["head"]), "--out-dir", str(tmp_path / "o"))
     assert "folds must be >= 2" in cli_error(*base, "--data", str(labelled), "--folds", "1")
@@ -78,4 +84,6 @@ def test_probe_bad_input(checkpoints, labelled, tmp_path):
     no_test.write_text("\n".join(x for x in labelled.read_text().splitlines() if not x.endswith(",test")) + "\n")
     assert "split 'test' is empty" in cli_error(*base, "--data", str(no_test))
     assert "unknown key(s) data.pth" in cli_error(*base, "--data", str(labelled), "data.pth=x")
+    bad = cli_error(*base, "--data", str(labelled), "strengths=[1.0, .nan]")
+    assert "strengths[1]: expected a finite number, got nan" in bad
     assert not (tmp_path / "o").exists()

@@ -35,8 +35,32 @@ def test_summarize_cli_table_and_json(tmp_path, capsys):
         ({"metrics": ["nolabel.json"], "out": "s.txt"}, "is not LABEL=FILE.json"),
         ({"metrics": ["a=x.json"]}, "--metrics needs --out"),
         ({"plot_pretraining": "run"}, "--plot-pretraining needs --plot-out"),
+        ({"plot_out": "p.png"}, "--plot-out needs --plot-pretraining"),
     ],
 )
 def test_summarize_config_errors(fields, problem):
     with pytest.raises(GenomambaError, match=problem):
         from_dict(SummarizeConfig, fields)
+
+
+@pytest.mark.parametrize(
+    "args, bad, problem",
+    [
+        (["--out", "sum.json"], "sum.json", "its .json twin would overwrite it"),
+        (["--out", "adir"], "adir", "is a directory"),
+        (["--out", "twin.txt"], "twin.json", "is a directory"),  # the JSON twin's name is a folder
+        (["--out", "s.txt", "--plot-pretraining", "run", "--plot-out", "fig.txt"], "fig.txt", "ending in .png"),
+    ],
+)
+def test_summarize_bad_output_paths_write_nothing(tmp_path, capsys, args, bad, problem):
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps({"a": 1}))
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "twin.json").mkdir()
+    (tmp_path / "run").mkdir()
+    paths = [str(tmp_path / a) if i % 2 else a for i, a in enumerate(args)]  # every flag's value is a path
+    assert main(["summarize", "--metrics", f"x={metrics}", *paths]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("genomamba summarize: ") and err.count("\n") == 1, err
+    assert f"{tmp_path / bad}: " in err and problem in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "m.json", "run", "twin.json"]

@@ -46,6 +46,19 @@ def test_evaluate_config_checks_contrasts():
         EvaluateVepConfig(contrasts=["a:b"])
 
 
+def test_evaluate_cli_bootstrap_has_an_upper_bound(tmp_path, capsys):
+    from genomamba.cli import main
+    from genomamba.vep.config import MAX_BOOTSTRAP
+
+    EvaluateVepConfig(bootstrap=MAX_BOOTSTRAP)
+    out = tmp_path / "ev"
+    args = ["evaluate-vep", "--scores", str(tmp_path / "s.tsv"), "--out", str(out)]
+    assert main([*args, "--bootstrap", str(MAX_BOOTSTRAP + 1)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--bootstrap must be in 0..{MAX_BOOTSTRAP:,}" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_help_reads_defaults_from_the_dataclass():
     d = ScoreVcfConfig()
     text = " ".join(run_cli("score-vcf", "--help").stdout.split())

@@ -161,6 +161,61 @@ def test_outputs_tsv_parquet_bcf(tmp_path, sink_vcf, fasta):
     assert [r[2] for r in _records(tmp_path / "o.bcf")] == [x.split("\t")[2] for x in kitchen_sink_ids()]
 
 
+def _score_cli(sink_vcf, fasta, out, *extra: str) -> list[str]:
+    return ["score-vcf", "--vcf", str(sink_vcf), "--fasta", str(fasta), "--kmer-baseline", "2", "--context", "128",
+            "--ref-check", "skip", "--out", str(out), *extra]  # fmt: skip
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("genomamba score-vcf: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "summary, problem",
+    [("adir", "expected a file name ending in .json"), ("s5.txt", "ending in .json"), ("d.json", "is a directory")],
+)
+def test_cli_bad_summary_path_fails_before_scoring(tmp_path, sink_vcf, fasta, capsys, monkeypatch, summary, problem):
+    from genomamba import vep
+    from genomamba.cli import main
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("scoring started before --summary was checked")
+
+    monkeypatch.setattr(vep, "score_vcf", forbidden)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "d.json").mkdir()
+    bad = tmp_path / summary
+    assert main(_score_cli(sink_vcf, fasta, tmp_path / "o.tsv", "--summary", str(bad))) == 2
+    err = _one_line_error(capsys)
+    assert f"{bad}: " in err and problem in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "d.json"]  # no scores
+
+
+@pytest.mark.parametrize("name, fmt, named", [("o5.tsv", "parquet", "tsv"), ("o5.vcf.gz", "vcf", "vcf.gz")])
+def test_cli_format_that_contradicts_the_extension_is_refused(tmp_path, sink_vcf, fasta, capsys, name, fmt, named):
+    from genomamba.cli import main
+
+    out = tmp_path / name
+    assert main(_score_cli(sink_vcf, fasta, out, "--format", fmt)) == 2
+    err = _one_line_error(capsys)
+    assert f"{out}: is named like a {named} file, but --format asks for {fmt}" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_format_of_a_name_that_names_none_and_the_summary(tmp_path, sink_vcf, fasta):
+    import json
+
+    from genomamba.cli import main
+
+    out, summary = tmp_path / "scores.out", tmp_path / "run.json"
+    assert main(_score_cli(sink_vcf, fasta, out, "--format", "tsv", "--summary", str(summary))) == 0
+    assert out.read_text().startswith("#genomamba_")  # the format asked for, under the name given
+    assert json.loads(summary.read_text())["alleles"] == 14
+    assert main(_score_cli(sink_vcf, fasta, tmp_path / "o.tsv", "--format", "tsv")) == 0  # agreeing: fine
+
+
 def test_empty_vcf_and_unsorted_input(tmp_path, fasta, genome_seqs):
     empty = write_vcf(tmp_path / "empty.vcf", [], {"1": 3001})
     out = tmp_path / "empty.out.vcf.gz"
