@@ -264,14 +264,15 @@ def ship(best: Path, card_dir: Path, dest: Path) -> float:
     from genomamba.atomic import atomic_dir
     from genomamba.bundled import CARD_JSON, CARD_MD, MAX_BUNDLED_MB
     from genomamba.model import GenomambaModel
+    from genomamba.model.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 
-    files = [best / n for n in ("config.json", "tokenizer.json", "model.safetensors")]
+    files = [best / n for n in (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE)]
     files += [card_dir / CARD_MD, card_dir / CARD_JSON]
     size_mb = sum(f.stat().st_size for f in files) / 2**20
     if size_mb > MAX_BUNDLED_MB:
         raise SystemExit(f"{size_mb:.1f} MB is over the {MAX_BUNDLED_MB:g} MB bundled-model budget; not shipped")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, CONFIG_FILE, stamp=False) as tmp:  # replaces a previous shipped copy, nothing else
         for f in files:
             shutil.copy2(f, tmp / f.name)
     GenomambaModel.from_pretrained(dest)  # a complete, loadable checkpoint

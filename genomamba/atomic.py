@@ -109,6 +109,47 @@ def check_output_path(path: str | os.PathLike, kinds: tuple[str, ...] = ("file",
     return path
 
 
+def check_output_dir(path: str | os.PathLike, marker: str) -> Path:
+    """Check a directory output before any work starts; return it as a ``Path``.
+
+    Writing a directory output replaces whatever is at ``path`` as a whole, so only a new name, an empty folder or
+    a previous output of the same command may be there. ``marker`` names a file that every complete output of that
+    command holds: a folder with other content but no ``marker`` is someone's own folder and is refused, as are an
+    existing file and everything ``check_output_path`` refuses.
+    """
+    path = check_output_path(path, ("dir",))
+    if path.is_dir() and not _is_empty(path) and not _is_output_of(path, marker):
+        raise GenomambaError(
+            f"exists and is not a previous output of this command (no {marker} in it); refusing to replace it", path
+        )
+    return path
+
+
+# Every directory ``atomic_dir`` completes holds this stamp, naming its marker. Snakemake deletes a job's declared
+# outputs before it reruns the job, and the marker is often one of them: the stamp, never declared, still says
+# whose folder it is, so a rerun is not mistaken for someone's own folder.
+OUTPUT_STAMP = ".genomamba-output"
+
+
+def _is_output_of(folder: Path, marker: str) -> bool:
+    """``folder`` holds ``marker``, or the stamp of an output that did (see ``OUTPUT_STAMP``)."""
+    if (folder / marker).is_file():
+        return True
+    try:
+        return (folder / OUTPUT_STAMP).read_text().strip() == marker
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _is_empty(folder: Path) -> bool:
+    """True if ``folder`` holds nothing; one we cannot list is a one-line error rather than a traceback."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError as exc:
+        raise GenomambaError(f"cannot list the output directory ({exc.strerror})", folder) from None
+
+
 def _check_writable_parent(path: Path) -> None:
     _check_parent(path)
     parent = path.parent
@@ -174,13 +215,26 @@ def _temp_beside(path: Path, make) -> Path:
         raise GenomambaError(f"output directory is not writable ({exc.strerror})", path.parent) from None
 
 
+def _umask() -> int:
+    """The process umask; reading it means setting it, so it is put straight back."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _closed(fd_and_name: tuple[int, str]) -> str:
     """Close mkstemp's descriptor and give the file the permissions a plain ``open`` would (mkstemp uses 0600)."""
     fd, name = fd_and_name
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
+    return name
+
+
+def _plain_dir(**kwargs) -> str:
+    """mkdtemp, then the permissions a plain ``mkdir`` would give (mkdtemp uses 0700): the directory becomes the
+    output itself, so it must be as readable to others as any other output the user writes."""
+    name = tempfile.mkdtemp(**kwargs)
+    os.chmod(name, 0o777 & ~_umask())
     return name
 
 
@@ -200,17 +254,22 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, marker: str, stamp: bool = True) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; swap it into place if the block succeeds, else delete it.
 
-    An existing ``path`` is replaced only after the new content is complete.
+    An existing ``path`` is replaced only after the new content is complete, and only if ``check_output_dir``
+    allows it (a previous output, which holds ``marker`` or the stamp naming it). Commands call that check before
+    their work; this one is the backstop, so no caller can delete a user's folder. ``stamp=False`` leaves out
+    ``OUTPUT_STAMP``: for a format whose file list is fixed (checkpoints) and whose marker is part of it.
     """
-    path = Path(path)
+    path = check_output_dir(path, marker)
     _check_writable_parent(path)
     remove_stale_temporaries(path)
-    tmp_path = _temp_beside(path, tempfile.mkdtemp)
+    tmp_path = _temp_beside(path, _plain_dir)
     try:
         yield tmp_path
+        if stamp:
+            (tmp_path / OUTPUT_STAMP).write_text(marker + "\n")
         if path.exists():
             old = path.with_name(_owned_prefix(path, _OLD) + uuid.uuid4().hex[:8])
             os.replace(path, old)

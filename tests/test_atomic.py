@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from genomamba.atomic import atomic_dir, atomic_file, remove_stale_temporaries
+from genomamba.atomic import OUTPUT_STAMP, atomic_dir, atomic_file, check_output_dir, remove_stale_temporaries
+from genomamba.errors import GenomambaError
 
 HOST = socket.gethostname()
 
@@ -20,7 +21,7 @@ _HOLDER = textwrap.dedent(
     import sys, time
     from genomamba.atomic import atomic_dir, atomic_file
     kind, out = sys.argv[1], sys.argv[2]
-    with (atomic_dir if kind == "dir" else atomic_file)(out) as tmp:
+    with (atomic_dir(out, "done.txt") if kind == "dir" else atomic_file(out)) as tmp:
         if kind == "dir":
             (tmp / "part.bin").write_bytes(b"half-written")
         else:
@@ -53,8 +54,11 @@ def test_temporary_names_carry_host_and_pid(tmp_path):
     pattern = rf"\.out\.genomamba-tmp\.{re.escape(HOST)}\.{os.getpid()}\.\w+"
     with atomic_file(tmp_path / "out") as tmp:
         assert re.fullmatch(pattern, tmp.name), tmp.name
-    with atomic_dir(tmp_path / "out") as tmp:  # replaces the file; its previous content goes via a .old name
-        assert re.fullmatch(pattern, tmp.name), tmp.name
+    (tmp_path / "out").unlink()
+    for _ in range(2):  # the second run replaces the first one's output; its content goes via a .old name
+        with atomic_dir(tmp_path / "out", "done.txt") as tmp:
+            assert re.fullmatch(pattern, tmp.name), tmp.name
+            (tmp / "done.txt").write_text("complete")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -67,7 +71,7 @@ def test_rerun_after_sigkill_removes_the_dead_runs_temporary(tmp_path, kind):
     proc.kill()  # SIGKILL: no finally block, no atexit
     assert proc.wait(timeout=30) == -9
     assert _temps(out) == [stale] and not out.exists()  # the dead run's temporary is still there
-    with (atomic_dir if kind == "dir" else atomic_file)(out) as tmp:
+    with atomic_dir(out, "done.txt") if kind == "dir" else atomic_file(out) as tmp:
         assert not stale.exists()  # gone as soon as the rerun entered the block
         if kind == "dir":
             (tmp / "done.txt").write_text("complete")
@@ -82,7 +86,7 @@ def test_temporary_of_a_live_run_is_kept(tmp_path):
     proc = _holder("dir", out)
     try:
         (live,) = _temps(out)
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "done.txt") as tmp:
             (tmp / "done.txt").write_text("complete")
         assert (out / "done.txt").read_text() == "complete"
         assert _temps(out) == [live] and (live / "part.bin").is_file()  # the running writer keeps its work
@@ -101,7 +105,7 @@ def test_stale_swap_directory_and_other_hosts(tmp_path):
     for folder in (old, other_host, unrelated):
         folder.mkdir()
         (folder / "x").write_text("x")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "done.txt") as tmp:
         (tmp / "done.txt").write_text("complete")
     assert not old.exists()
     assert other_host.is_dir() and unrelated.is_dir()
@@ -136,3 +140,80 @@ def test_check_output_path_accepts(tmp_path):
     assert check_output_path(tmp_path / "windows", ("dir",)) == tmp_path / "windows"
     assert check_output_path(tmp_path / "anything.bin") == tmp_path / "anything.bin"  # default kinds: any file
     assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+# ------------------------------------------------------------------------------------------ check_output_dir
+def _user_folder(tmp_path):
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("do not delete")
+    return folder
+
+
+def test_a_users_folder_is_refused_and_left_intact(tmp_path):
+    folder = _user_folder(tmp_path)
+    problem = "exists and is not a previous output of this command (no done.txt in it); refusing to replace it"
+    with pytest.raises(GenomambaError, match=re.escape(f"{folder}: {problem}")):
+        check_output_dir(folder, "done.txt")
+    with pytest.raises(GenomambaError, match="refusing to replace it"):  # atomic_dir checks too: the backstop
+        with atomic_dir(folder, "done.txt") as tmp:
+            (tmp / "done.txt").write_text("complete")
+    assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
+    assert (folder / "thesis.tex").read_text() == "do not delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["victim"]  # no temporary left behind
+
+
+def test_an_existing_file_is_refused_as_a_directory_output(tmp_path):
+    path = tmp_path / "notes"
+    path.write_text("keep me")
+    with pytest.raises(GenomambaError, match="exists and is not a directory, but a directory is written here"):
+        check_output_dir(path, "done.txt")
+    with pytest.raises(GenomambaError, match="exists and is not a directory"):
+        with atomic_dir(path, "done.txt"):
+            pass
+    assert path.read_text() == "keep me"
+
+
+def test_a_previous_output_and_an_empty_folder_are_replaced(tmp_path):
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "done.txt").write_text("old")
+    (previous / "stale.bin").write_text("old")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out in (previous, empty):
+        assert check_output_dir(out, "done.txt") == out
+        with atomic_dir(out, "done.txt") as tmp:
+            (tmp / "done.txt").write_text("new")
+        assert sorted(p.name for p in out.iterdir()) == [OUTPUT_STAMP, "done.txt"]
+        assert (out / "done.txt").read_text() == "new"
+
+
+def test_a_rerun_after_snakemake_deleted_the_declared_outputs_is_still_replaced(tmp_path):
+    out = tmp_path / "eval"
+    with atomic_dir(out, "metrics.json") as tmp:
+        (tmp / "metrics.json").write_text("{}")
+        (tmp / "metrics.tsv").write_text("undeclared")
+    (out / "metrics.json").unlink()  # snakemake removes a job's declared outputs before it reruns the job
+    assert check_output_dir(out, "metrics.json") == out  # the stamp still says whose folder it is
+    with pytest.raises(GenomambaError, match="no done.txt in it"):  # another command's folder is not its output
+        check_output_dir(out, "done.txt")
+    (out / OUTPUT_STAMP).write_text("metrics.json, forged\n")
+    with pytest.raises(GenomambaError, match="refusing to replace it"):
+        check_output_dir(out, "metrics.json")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_directory_has_the_permissions_of_a_plain_mkdir(tmp_path, umask):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        os.mkdir(tmp_path / "plain")
+        with atomic_dir(tmp_path / "out", "done.txt") as tmp:
+            (tmp / "done.txt").write_text("complete")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "out").stat().st_mode)
+    assert mode == 0o777 & ~umask == stat.S_IMODE((tmp_path / "plain").stat().st_mode)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+import pytest
+
 from tests.helpers import run_cli
 
 VCF = str(resources.files("genomamba") / "resources/genomes/yeast_chrI/consequence_snvs.vcf.gz")
@@ -108,3 +110,77 @@ def test_score_vcf_killed_mid_run_leaves_a_temporary_that_the_rerun_removes(tmp_
 
 def _temps(out):
     return sorted(out.parent.glob(f".{out.name}.genomamba-*"))
+
+
+# ------------------------------------------------------------------------------ directory outputs: never a user's
+# each command that writes a directory, its arguments other than the output (paths never read, since the output is
+# checked first), its output flag, and the first heavy step, which must not start
+_DIR_COMMANDS = [
+    ("evaluate-vep", ["--scores", "s.tsv"], "--out", "genomamba.vep.evaluate.load_scores"),
+    ("evaluate", ["--predictions", "p.tsv"], "--out-dir", "genomamba.finetune.evaluate.read_predictions"),
+    ("probe", ["--checkpoint", "ckpt", "--data", "d.tsv"], "--out-dir", "genomamba.finetune.datasets.load_labeled"),
+    ("track", ["--checkpoint", "ckpt", "--fasta", "g.fa", "--regions", "all"], "--out",
+     "genomamba.finetune.datasets.open_genome"),
+    ("ism", ["--checkpoint", "ckpt", "--fasta", "g.fa", "--regions", "c:1-9"], "--out",
+     "genomamba.finetune.datasets.open_genome"),
+    ("finetune", ["--data", "d.tsv"], "--out", "genomamba.finetune.run.load_labeled"),
+    ("windows", ["--fasta", "g.fa"], "--out", "genomamba.genome.registry.resolve_genome"),
+]  # fmt: skip
+
+
+def _forbid(monkeypatch, target: str) -> None:
+    def heavy(*args, **kwargs):
+        raise AssertionError(f"{target} ran before the output was checked")
+
+    monkeypatch.setattr(target, heavy)
+
+
+@pytest.mark.parametrize("what", ["user folder", "file"])
+@pytest.mark.parametrize("command, args, flag, heavy", _DIR_COMMANDS, ids=[c[0] for c in _DIR_COMMANDS])
+def test_directory_output_that_is_not_ours_is_refused_before_any_work(
+    tmp_path, monkeypatch, capsys, command, args, flag, heavy, what
+):
+    from genomamba.cli import main
+
+    out = tmp_path / "victim"
+    if what == "file":
+        out.write_text("keep me")
+    else:
+        out.mkdir()
+        (out / "thesis.tex").write_text("do not delete")
+    _forbid(monkeypatch, heavy)
+    monkeypatch.chdir(tmp_path)
+    assert main([command, *args, flag, str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    problem = "refusing to replace it" if what == "user folder" else "exists and is not a directory"
+    assert line.startswith(f"genomamba {command}: {out}: ") and problem in line, line
+    if what == "file":
+        assert out.read_text() == "keep me"
+    else:
+        assert [p.name for p in out.iterdir()] == ["thesis.tex"] and (out / "thesis.tex").read_text() == "do not delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["victim"]  # and no temporary beside it
+
+
+@pytest.mark.parametrize("taken", ["p.parquet", "p.parquet.json"])
+def test_predict_output_or_its_json_taken_by_a_directory_fails_before_the_model_loads(
+    tmp_path, monkeypatch, capsys, taken
+):
+    from genomamba.cli import main
+
+    (tmp_path / taken).mkdir()
+    _forbid(monkeypatch, "genomamba.finetune.checkpoint.load_finetuned")
+    assert main(["predict", "--checkpoint", str(tmp_path / "ckpt"), "--out", str(tmp_path / "p.parquet")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"genomamba predict: {tmp_path / taken}: is a directory, but a file is written here"
+
+
+def test_pretrain_output_that_is_a_file_fails_before_the_data_checks(tmp_path, monkeypatch, capsys):
+    from genomamba.cli import main
+
+    out = tmp_path / "run"
+    out.write_text("keep me")
+    _forbid(monkeypatch, "genomamba.pretrain.data.PretrainDataModule")
+    assert main(["pretrain", "--windows", str(tmp_path / "w"), "--out", str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"genomamba pretrain: {out}: exists and is not a directory, but a directory is written here"
+    assert out.read_text() == "keep me"

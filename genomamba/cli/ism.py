@@ -50,12 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from genomamba.atomic import check_output_dir
     from genomamba.config import flag_values, load_config
     from genomamba.finetune.datasets import open_genome
     from genomamba.infer.config import IsmConfig
-    from genomamba.infer.ism_run import run_ism
+    from genomamba.infer.ism_run import ISM_JSON, run_ism
     from genomamba.infer.regions import parse_regions
 
+    check_output_dir(args.out, ISM_JSON)  # before the genome is opened and the regions read
     cfg = load_config(IsmConfig, args.config, flags=flag_values(args, _FLAGS))
     with open_genome(args.fasta) as genome:
         regions = parse_regions(args.regions, genome)

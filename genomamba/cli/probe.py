@@ -64,13 +64,14 @@ def data_config(args: argparse.Namespace, overrides: list[str]):
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from genomamba.atomic import atomic_dir
+    from genomamba.atomic import atomic_dir, check_output_dir
     from genomamba.config import flag_values, load_config
     from genomamba.finetune.datasets import describe_source, load_labeled
     from genomamba.infer.config import ProbeConfig
     from genomamba.infer.probe import run_probe
-    from genomamba.metrics.supervised import write_metrics
+    from genomamba.metrics.supervised import METRICS_JSON, write_metrics
 
+    out_dir = check_output_dir(args.out_dir, METRICS_JSON)  # before the data, the model and cross-validation
     data_overrides = [o for o in args.overrides if o.startswith("data.")]
     probe_overrides = [o for o in args.overrides if not o.startswith("data.")]
     cfg = load_config(ProbeConfig, args.config, probe_overrides, flags=flag_values(args, _FLAGS))
@@ -79,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     data.split("test"), [data.split(name) for name in cfg.cv_splits]  # empty splits fail before any model work
     record = run_probe(data, args.checkpoint, cfg, backend=args.backend, dataset=describe_source(data_cfg))
     record["config"] = str(args.config or "")
-    with atomic_dir(args.out_dir) as tmp:
-        write_metrics(tmp / "metrics.json", tmp / "metrics.tsv", record)
+    with atomic_dir(out_dir, METRICS_JSON) as tmp:
+        write_metrics(tmp / METRICS_JSON, tmp / "metrics.tsv", record)
     for r in record["results"]:
         values = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
         print(f"{r['model']} {r['split']}: {values}")

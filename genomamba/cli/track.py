@@ -101,11 +101,13 @@ def resolve_regions(args: argparse.Namespace, genome):
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from genomamba.atomic import check_output_dir
     from genomamba.config import flag_values, load_config
     from genomamba.finetune.datasets import open_genome
     from genomamba.infer.config import TrackConfig
-    from genomamba.infer.track_run import write_tracks
+    from genomamba.infer.track_run import TRACK_JSON, write_tracks
 
+    check_output_dir(args.out, TRACK_JSON)  # before the genome is opened and the regions resolved
     cfg = load_config(TrackConfig, args.config, flags=flag_values(args, _FLAGS))
     with open_genome(args.fasta) as genome:
         regions, transcripts = resolve_regions(args, genome)

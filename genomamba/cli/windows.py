@@ -58,11 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genomamba.atomic import check_output_dir
     from genomamba.config import flag_values, load_config
     from genomamba.genome.registry import resolve_genome
-    from genomamba.genome.windows import WindowsConfig, build_windows, check_replaceable
+    from genomamba.genome.windows import QC_FILE, WindowsConfig, build_windows
 
-    check_replaceable(args.out)  # before the config, the genome and its index: nothing is built for a bad --out
+    check_output_dir(args.out, QC_FILE)  # before the config, the genome and its index: nothing is built for a bad --out
     flags = flag_values(args, _FLAGS)
     if (args.val_chroms or args.test_chroms) and args.split_by is None:
         flags["split_by"] = "chromosome"  # explicit held-out chromosomes imply a chromosome split

@@ -186,10 +186,11 @@ def evaluate_predictions(cfg: EvaluateConfig) -> dict:
     classification, roc.png and pr.png; returns the metrics record."""
     import polars as pl
 
-    from genomamba.atomic import atomic_dir
+    from genomamba.atomic import atomic_dir, check_output_dir
     from genomamba.metrics.plots import plot_curves
-    from genomamba.metrics.supervised import write_metrics
+    from genomamba.metrics.supervised import METRICS_JSON, write_metrics
 
+    out_dir = check_output_dir(cfg.out_dir, METRICS_JSON)  # a folder that is not ours fails before any work
     info, table = read_predictions(cfg.predictions)
     labeled = table.filter(pl.col("label").is_not_null())
     if labeled.height == 0:
@@ -219,8 +220,8 @@ def evaluate_predictions(cfg: EvaluateConfig) -> dict:
     }
     if kmer_by_id:
         record["model_vs_kmer"] = model_vs_kmer(labeled, y, scores, kmer_by_id)
-    with atomic_dir(cfg.out_dir) as tmp:
-        write_metrics(tmp / "metrics.json", tmp / "metrics.tsv", record)
+    with atomic_dir(out_dir, METRICS_JSON) as tmp:
+        write_metrics(tmp / METRICS_JSON, tmp / "metrics.tsv", record)
         if info.task != "regression" and np.unique(y).size >= 2:
             # binary: one curve; multi-class: one-vs-rest curves per class
             title = f"{Path(info.dataset.split(';')[0]).name} ({info.split})"

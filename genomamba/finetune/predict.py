@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genomamba.atomic import atomic_file
+from genomamba.atomic import atomic_file, check_output_path
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.finetune.config import DataConfig, PredictConfig
@@ -99,6 +99,13 @@ def predictions_table(net, data: LabeledData, splits: tuple[str, ...], batch_siz
     return pl.concat(frames)
 
 
+def check_predictions_outputs(out: str) -> Path:
+    """Check the table path and its ``<out>.json`` provenance before any work (neither may be a directory, and
+    their folder must be writable), so a bad --out costs no inference; returns the JSON's path."""
+    check_output_path(out)
+    return check_output_path(f"{out}.json")
+
+
 def predict(cfg: PredictConfig) -> dict:
     """Score ``cfg.split`` of the checkpoint's dataset (or ``cfg.input``) and write the table and ``<out>.json``.
     Returns {out, rows, task, split}."""
@@ -106,6 +113,7 @@ def predict(cfg: PredictConfig) -> dict:
     from genomamba.finetune.tables import table_format, write_table
 
     table_format(cfg.out)  # an unknown extension fails before the model loads
+    sidecar = check_predictions_outputs(cfg.out)  # so do a directory in the way and an unwritable folder
     net, meta = load_finetuned(cfg.checkpoint, backend=cfg.backend, device=cfg.device)
     data_cfg = cfg.data_config(meta.data, meta.task, meta.classes)
     has_input = cfg.input is not None
@@ -116,7 +124,6 @@ def predict(cfg: PredictConfig) -> dict:
         data.split(cfg.split)  # an empty split is an error
     names = ("train", "val", "test") if cfg.split == "all" else (cfg.split,)
     table = predictions_table(net, data, names, cfg.batch_size, meta.target_mean, meta.target_std)
-    write_table(table, cfg.out)
     info = PredictionsInfo(
         checkpoint=cfg.checkpoint,
         dataset=describe_source(data_cfg),
@@ -129,6 +136,11 @@ def predict(cfg: PredictConfig) -> dict:
         config=meta.config_path or "",
         rows=table.height,
     )
-    with atomic_file(Path(f"{cfg.out}.json")) as tmp:
+    with atomic_file(sidecar) as tmp:
+        # The provenance is complete in its temporary before the table is written, and goes in right after the
+        # table: an error while writing the table leaves the previous table and JSON as they were, and evaluate
+        # never reads a new table beside an old JSON (whose classes and task would then be wrong). Removing the old
+        # JSON first would instead lose the previous pair's provenance whenever the table write fails.
         tmp.write_text(json.dumps(to_dict(info), indent=2) + "\n")
+        write_table(table, cfg.out)
     return {"out": cfg.out, "rows": table.height, "task": data.task, "split": cfg.split}

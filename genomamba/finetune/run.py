@@ -29,6 +29,8 @@ from genomamba.model.batching import length_batches, pad_batch
 
 log = logging.getLogger(__name__)
 
+FINETUNE_CONFIG = "finetune.yaml"  # every finetune output holds it: marks a previous output
+
 
 class _Rows(torch.utils.data.Dataset):
     """(tokens uint8 (L,), target) pairs; ``_collate`` pads a list of them into a batch."""
@@ -158,18 +160,19 @@ def run_finetune(cfg: FinetuneConfig, out: str | os.PathLike, config_path: str |
     Returns the metrics record (model and baseline on val/test) with the run's ``best_epoch`` and timing."""
     import yaml
 
-    from genomamba.atomic import atomic_dir
+    from genomamba.atomic import atomic_dir, check_output_dir
     from genomamba.config import to_dict
     from genomamba.finetune.checkpoint import checkpoint_extra, save_into
     from genomamba.finetune.evaluate import evaluate_with_baseline
-    from genomamba.metrics.supervised import write_metrics
+    from genomamba.metrics.supervised import METRICS_JSON, write_metrics
 
+    out = check_output_dir(out, FINETUNE_CONFIG)  # a folder that is not ours fails before the data loads
     data = load_labeled(cfg.data)
     data.split("train"), data.split("val")  # fail fast on empty splits, before any training
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, FINETUNE_CONFIG) as tmp:
         result = finetune(cfg, data, log_dir=str(tmp / "logs"))
         save_into(result.net, Path(tmp), checkpoint_extra(cfg, data, result, config_path))
-        (tmp / "finetune.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        (tmp / FINETUNE_CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         record = evaluate_with_baseline(cfg, data, result, checkpoint=str(out), config=config_path or "")
-        write_metrics(tmp / "metrics.json", tmp / "metrics.tsv", record)
+        write_metrics(tmp / METRICS_JSON, tmp / "metrics.tsv", record)
     return record

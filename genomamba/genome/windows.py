@@ -32,7 +32,7 @@ import numpy as np
 
 from genomamba import __version__
 from genomamba.alphabet import NucleotideTokenizer
-from genomamba.atomic import atomic_dir, check_output_path, file_digest
+from genomamba.atomic import atomic_dir, check_output_dir, file_digest
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.genome.fasta import Genome
@@ -42,6 +42,7 @@ from genomamba.genome.window_stats import IntervalCounter, add_kept_windows, chr
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+QC_FILE = "qc.json"  # written last into every windows directory: marks a previous output
 WINDOW_COLUMNS = ("chrom", "start", "end", "offset", "split", "n_frac", "gc_frac", "softmask_frac")
 CONTIG_COLUMNS = ("name", "offset", "length", "md5")
 _INT = ("start", "end", "offset")
@@ -125,18 +126,9 @@ def build_windows(
     genome_name: str | None = None,
 ) -> dict:
     """Write the windows directory ``out`` for ``fasta`` (see the module docstring). Returns the QC report."""
-    out = check_replaceable(out)
+    out = check_output_dir(out, QC_FILE)
     with Genome(fasta) as genome:
         return _build(genome, out, cfg or WindowsConfig(), genome_name)
-
-
-def check_replaceable(out: str | os.PathLike) -> Path:
-    """``out`` can take a windows directory: a new name, or a previous windows output (replaced as a whole; never
-    a folder that holds anything else). Checked before any work starts."""
-    out = check_output_path(out, ("dir",))
-    if out.is_dir() and any(out.iterdir()) and not (out / "qc.json").is_file():
-        raise GenomambaError("output directory exists and is not a windows directory; refusing to replace it", out)
-    return out
 
 
 def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | None) -> dict:
@@ -150,7 +142,7 @@ def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | Non
             genome.path,
         )
     segments, warnings = plan_segments(genome, cfg)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, QC_FILE) as tmp:
         columns, contig_rows, per_chrom, checksums = _write_tokens(genome, tmp, cfg, segments)
         empty = {k: np.empty(0, np.int64 if k in _INT else float) for k in columns}
         windows = pl.DataFrame(
@@ -172,7 +164,7 @@ def _build(genome: Genome, out: Path, cfg: WindowsConfig, genome_name: str | Non
         qc = {"format_version": FORMAT_VERSION, "genomamba_version": __version__}
         qc.update(qc_numbers(genome, genome_name, cfg, segments, per_chrom, windows, warnings, SPLITS))
         qc["checksums"] = checksums
-        (tmp / "qc.json").write_text(json.dumps(qc, indent=2) + "\n")
+        (tmp / QC_FILE).write_text(json.dumps(qc, indent=2) + "\n")
     for message in warnings:
         log.warning("%s", message)
     return qc
@@ -238,7 +230,7 @@ class WindowsDir:
     DataFrames; ``qc``: the QC report; ``tokenizer``. ``verify=True`` also checks the files' md5 checksums.
     """
 
-    FILES = ("tokens.u8", "softmask.u8", "contigs.parquet", "windows.parquet", "qc.json", "tokenizer.json")
+    FILES = ("tokens.u8", "softmask.u8", "contigs.parquet", "windows.parquet", QC_FILE, "tokenizer.json")
 
     def __init__(self, path: str | os.PathLike, verify: bool = False):
         import polars as pl
@@ -251,9 +243,9 @@ class WindowsDir:
                 raise GenomambaError(f"missing {name} (not a complete windows directory)", self.path)
         self.tokenizer = NucleotideTokenizer.load(self.path / "tokenizer.json")
         try:
-            self.qc = json.loads((self.path / "qc.json").read_text())
+            self.qc = json.loads((self.path / QC_FILE).read_text())
         except json.JSONDecodeError as exc:
-            raise GenomambaError(f"not valid JSON ({exc})", self.path / "qc.json") from None
+            raise GenomambaError(f"not valid JSON ({exc})", self.path / QC_FILE) from None
         self.contigs = self._read_table(pl, "contigs.parquet", _contig_schema())
         self.windows = self._read_table(pl, "windows.parquet", _window_schema())
         self._check_contigs()
@@ -322,7 +314,7 @@ class WindowsDir:
         sums = self.qc.get("checksums", {})
         for name in ("tokens.u8", "softmask.u8"):
             if name not in sums:
-                raise GenomambaError(f"qc.json has no checksum for {name}", self.path / "qc.json")
+                raise GenomambaError(f"{QC_FILE} has no checksum for {name}", self.path / QC_FILE)
             if file_digest(self.path / name, "md5") != sums[name]:
                 raise GenomambaError("md5 does not match qc.json (file changed or corrupt)", self.path / name)
 

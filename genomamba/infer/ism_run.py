@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from genomamba.alphabet import NUCLEOTIDES
-from genomamba.atomic import atomic_dir
+from genomamba.atomic import atomic_dir, check_output_dir
 from genomamba.errors import GenomambaError
 from genomamba.infer.config import IsmConfig
 from genomamba.infer.ism import IsmChunk, SupervisedIsm, ZeroShotIsm
 from genomamba.infer.regions import Region
 from genomamba.infer.trackio import TrackWriter
+
+ISM_JSON = "ism.json"  # every ism output holds it: marks a previous output
 
 
 class _Rows:
@@ -82,6 +84,7 @@ def run_ism(
     from genomamba.devices import resolve_device
     from genomamba.vep.scorers import load_scorer
 
+    out = check_output_dir(out, ISM_JSON)  # a folder that is not ours fails before the model loads
     bases = sum(r.length for r in regions)
     if bases > cfg.max_bases:
         raise GenomambaError(f"{bases:,} bases to mutate exceed max_bases {cfg.max_bases:,} (3 rows per base)")
@@ -94,7 +97,7 @@ def run_ism(
     engine, score, n_strands = _engine(scorer, genome, cfg, vcf_cfg)
     sizes = {name: length for name, length in genome.contigs.items() if length > 0}
     t0 = time.perf_counter()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, ISM_JSON) as tmp:
         rows = _Rows(tmp / "ism.parquet", score, n_strands == 2)
         what = f"of the ISM {score} over the 3 alternatives"
         tracks = {n: TrackWriter(tmp, n, ["bigwig"], sizes, f"{n} {what}") for n in ("min", "mean")}
@@ -126,5 +129,5 @@ def run_ism(
             "variants_per_second": round(rows.n_rows / max(seconds, 1e-9), 1),
             **scorer.describe(),
         }
-        (tmp / "ism.json").write_text(json.dumps(record, indent=2) + "\n")
+        (tmp / ISM_JSON).write_text(json.dumps(record, indent=2) + "\n")
     return record

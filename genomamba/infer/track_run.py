@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from genomamba.atomic import atomic_dir
+from genomamba.atomic import atomic_dir, check_output_dir
 from genomamba.errors import GenomambaError
 from genomamba.infer.config import TrackConfig
 from genomamba.infer.regions import Region
@@ -19,6 +19,7 @@ from genomamba.infer.trackio import ZOOMS_AUTO_BASES, TrackWriter, zoom_levels
 log = logging.getLogger(__name__)
 
 _REGIONS_LISTED = 20  # regions named in track.json (all are counted)
+TRACK_JSON = "track.json"  # every track output holds it: marks a previous output
 
 
 def make_producer(net, genome, cfg: TrackConfig, device: str, path):
@@ -64,6 +65,7 @@ def write_tracks(
     """Compute every track of ``checkpoint`` over ``regions`` into directory ``out``; returns track.json's dict."""
     from genomamba.model import load_for_inference
 
+    out = check_output_dir(out, TRACK_JSON)  # a folder that is not ours fails before the model loads
     if figure and "bigwig" not in cfg.formats:
         raise GenomambaError("--figure reads the bigWig files back: add bigwig to --formats")
     if cfg.threads:
@@ -80,7 +82,7 @@ def write_tracks(
         log.info("bigwig_zooms auto: %d zoom levels for %s bases (none above %s: bounded memory)", zooms,
                  record["bases"], ZOOMS_AUTO_BASES)  # fmt: skip
     t0 = time.perf_counter()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, TRACK_JSON) as tmp:
         writers = {n: TrackWriter(tmp, n, cfg.formats, sizes, d, zooms) for n, d in producer.descriptions.items()}
         try:
             for t in producer.run(regions):
@@ -98,7 +100,7 @@ def write_tracks(
             panels = [(n, w.paths["bigwig"]) for n, w in writers.items()]
             draw_browser(tmp / "browser.png", regions[0], panels, transcripts, title=_title(regions[0], checkpoint))
             record["figure"] = "browser.png"
-        (tmp / "track.json").write_text(json.dumps(record, indent=2) + "\n")
+        (tmp / TRACK_JSON).write_text(json.dumps(record, indent=2) + "\n")
     log.info("tracks: %s bases in %.1f s (%s bases/s) -> %s", record["bases"], seconds, record["bases_per_second"], out)
     return record
 

@@ -18,6 +18,7 @@ from genomamba.metrics.ranking import finite
 
 CLASSIFICATION_METRICS = ("auroc", "auprc", "mcc", "f1", "accuracy")
 REGRESSION_METRICS = ("spearman", "pearson", "r2", "mse", "mae")
+METRICS_JSON = "metrics.json"  # every evaluate / probe / finetune output holds it: marks a previous output
 # the metric model selection and early stopping maximise, per task kind
 PRIMARY_METRIC = {"binary": "auroc", "multiclass": "mcc", "regression": "spearman"}
 

@@ -73,7 +73,7 @@ def save_checkpoint(
         text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise GenomambaError(f"checkpoint metadata is not JSON-serialisable ({exc})", path) from None
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, CONFIG_FILE, stamp=False) as tmp:  # the file list is the format: no stamp
         (tmp / CONFIG_FILE).write_text(text)
         NucleotideTokenizer().save(tmp / TOKENIZER_FILE)
         save_file(unique_state_dict(module), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})

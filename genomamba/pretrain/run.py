@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 import yaml
 
-from genomamba.atomic import atomic_file
+from genomamba.atomic import atomic_file, check_output_path
 from genomamba.config import to_dict
 from genomamba.errors import GenomambaError
 from genomamba.model.config import ModelConfig
@@ -223,7 +223,7 @@ def run_pretraining(
     from genomamba.pretrain.module import PretrainModule
 
     wall0 = time.time()
-    out = Path(out_dir)
+    out = check_output_path(out_dir, ("dir",))  # an existing file as --out fails before the data checks
     cfg = with_sources(cfg, windows_dir)
     ckpt_path = _checkpoint_to_resume(out, resume)
     dm = PretrainDataModule(

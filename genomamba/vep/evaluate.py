@@ -34,6 +34,7 @@ from genomamba.vep.config import LABEL_FIELD, LABELS_TSV_COLUMN, EvaluateVepConf
 
 log = logging.getLogger(__name__)
 
+VEP_METRICS_JSON = "vep_metrics.json"  # every evaluate-vep output holds it: marks a previous output
 _TRUE = {"1", "true", "yes", "pos", "positive"}
 _FALSE = {"0", "false", "no", "neg", "negative"}
 
@@ -261,7 +262,7 @@ def evaluate(
 # ------------------------------------------------------------------------------------------------ outputs
 def write_report(report: dict, tables: list[ScoreTable], contrasts, higher_is_positive: bool, out_dir: Path) -> None:
     """vep_metrics.json, vep_metrics.tsv, roc.png, score_distributions.png into ``out_dir``."""
-    (out_dir / "vep_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / VEP_METRICS_JSON).write_text(json.dumps(report, indent=2) + "\n")
     cols = "scores comparison kind n_pos n_neg auroc auroc_ci auprc auprc_ci auprc_baseline".split()
     with open(out_dir / "vep_metrics.tsv", "w") as fh:
         fh.write("\t".join(cols) + "\n")
@@ -322,8 +323,9 @@ def evaluate_vep(
 ) -> dict:
     """Evaluate score-vcf outputs (``[NAME=]PATH`` each) against labels; write the report directory ``out``
     atomically (vep_metrics.json/.tsv, roc.png, score_distributions.png) and return the report."""
-    from genomamba.atomic import atomic_dir
+    from genomamba.atomic import atomic_dir, check_output_dir
 
+    out = check_output_dir(out, VEP_METRICS_JSON)  # a folder that is not ours fails before loading and bootstrap
     cfg = config or EvaluateVepConfig()
     tables = []
     for name, path in named_inputs(scores):
@@ -335,6 +337,6 @@ def evaluate_vep(
         tables.append(t)
     contrasts = cfg.contrast_pairs
     report = evaluate(tables, contrasts, cfg.higher_is_positive, cfg.bootstrap, cfg.seed)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, VEP_METRICS_JSON) as tmp:
         write_report(report, tables, contrasts, cfg.higher_is_positive, tmp)
     return report

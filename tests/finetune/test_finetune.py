@@ -215,3 +215,32 @@ def test_scratch_architecture_is_checked_at_load():
     with pytest.raises(GenomambaError, match="unknown key\\(s\\) model.d_modle"):
         load_finetune_config(None, ["model.d_modle=8"])
     assert load_finetune_config(None, ["model.d_model=8"]).scratch_model().d_model == 8
+
+
+# a failure while writing the table, or while writing its JSON (which old code wrote after renaming the table)
+@pytest.mark.parametrize("failing", ["genomamba.finetune.tables.write_table", "genomamba.finetune.predict.to_dict"])
+def test_predict_write_failure_keeps_the_previous_table_and_json(tmp_path, monkeypatch, failing):
+    from genomamba.finetune.config import PredictConfig
+    from genomamba.finetune.predict import predict
+
+    torch.manual_seed(0)
+    lm = GenomambaModel(ModelConfig(d_model=8, n_layer=1, d_state=4, fusion="layer", backend="ref"))
+    net = GenomambaForSequence(lm, HeadConfig(kind="sequence", n_outputs=1)).eval()
+    meta = {"task": "binary", "classes": ["0", "1"], "target_mean": 0.0, "target_std": 1.0}
+    meta["config"] = {"data": {"path": str(tmp_path / "train.csv")}}
+    net.save_pretrained(tmp_path / "ckpt", extra={"finetune": meta})
+    (tmp_path / "new.csv").write_text("sequence\nACGTACGTACGTGATTACA\nTTTTTTTTTTTTTTT\n")
+    out = tmp_path / "p.tsv"
+    cfg = PredictConfig(checkpoint=str(tmp_path / "ckpt"), out=str(out), input=str(tmp_path / "new.csv"))
+    assert predict(cfg)["rows"] == 2
+    before = out.read_bytes(), (tmp_path / "p.tsv.json").read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(failing, disk_full)
+    (tmp_path / "new.csv").write_text("sequence\nGGGGGGGGGGGGGGGGGG\n")
+    with pytest.raises(OSError, match="No space left"):
+        predict(cfg)
+    assert (out.read_bytes(), (tmp_path / "p.tsv.json").read_bytes()) == before  # the previous pair, untouched
+    assert sorted(p.name for p in tmp_path.glob(".p.tsv*")) == []  # and no temporary left

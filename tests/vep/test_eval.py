@@ -62,11 +62,15 @@ def test_cli_with_labels_tsv_and_bad_labels(tmp_path, capsys):
         lines.append(f"{c}\t{p}\t{ref}\t{alt}\t{i % 2}\t{'a' if i % 2 else 'b'}")
     labels.write_text("\n".join(lines) + "\n")
     inputs = ["--scores", f"k1={out}", "--labels", str(labels), "--group-field", "class", "--contrast", "a:b"]
+    (tmp_path / "ev").mkdir()  # an empty folder may take the report
     assert main(["evaluate-vep", *inputs, "--bootstrap", "50", "--out", str(tmp_path / "ev")]) == 0
     report = json.loads((tmp_path / "ev" / "vep_metrics.json").read_text())
     assert report["results"][0]["n_pos"] == 30 and report["results"][0]["n_neg"] == 30
     for name in ("vep_metrics.tsv", "roc.png", "score_distributions.png"):
         assert (tmp_path / "ev" / name).stat().st_size > 0
+    (tmp_path / "ev" / "roc.png").unlink()
+    assert main(["evaluate-vep", *inputs, "--bootstrap", "50", "--out", str(tmp_path / "ev")]) == 0  # a rerun
+    assert (tmp_path / "ev" / "roc.png").is_file()  # replaced the previous report
     labels.write_text(lines[0] + "\n" + lines[1].replace("\t0\t", "\tmaybe\t") + "\n")
     capsys.readouterr()
     code = main(["evaluate-vep", "--scores", str(out), "--labels", str(labels), "--out", str(tmp_path / "ev2")])
