@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 from genomamba import __version__
 from genomamba.alphabet import NucleotideTokenizer
 from genomamba.atomic import atomic_dir, check_output_dir, file_digest
-from genomamba.config import to_dict
+from genomamba.config import all_finite, to_dict
 from genomamba.errors import GenomambaError
 from genomamba.genome.fasta import Genome
 from genomamba.genome.splits import SPLITS, Segment, plan_segments
@@ -74,7 +73,7 @@ class WindowsConfig:
             raise ValueError(f"min_tail must be >= 0 bases (0 keeps every tail), got {self.min_tail}")
         for name in ("max_n_frac", "val_frac", "test_frac"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            if not (all_finite(value) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
         if self.val_frac + self.test_frac >= 1:
             raise ValueError(f"val_frac and test_frac must sum to < 1, got {self.val_frac} and {self.test_frac}")

@@ -93,6 +93,12 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
         metrics: ``(label, json_path, keys)``; ``keys`` selects dotted keys of the JSON's numeric leaves instead
             of its headline numbers.
     """
+    return write_summary(*collect(metrics), out_txt, out_json)
+
+
+def collect(metrics: list[tuple[str, Path, list[str]]]) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+    """Read every metrics JSON: ``(numbers, notes)`` per label. A missing file or key fails here, before any output
+    is written."""
     summary: dict[str, dict[str, float]] = {}
     texts: dict[str, list[str]] = {}
     for label, path, keys in metrics:
@@ -107,6 +113,11 @@ def summarize(metrics: list[tuple[str, Path, list[str]]], out_txt: Path, out_jso
         else:
             summary[label] = headline(data)
             texts[label] = notes(data)
+    return summary, texts
+
+
+def write_summary(summary: dict[str, dict[str, float]], texts: dict[str, list[str]], out_txt: Path, out_json: Path):
+    """The text table and its JSON twin of ``collect``'s numbers; returns the numbers."""
     lines = ["genomamba results", "================="]
     for label, numbers in summary.items():
         lines.append(f"\n[{label}]")
@@ -168,11 +179,12 @@ def output_paths(cfg: SummarizeConfig) -> tuple[Path | None, Path | None, Path |
 def run_summarize(cfg: SummarizeConfig) -> str | None:
     """Draw the pretraining curves and/or write the summary table; returns the table's text (None without out)."""
     table, twin, figure = output_paths(cfg)
+    rows = collect(cfg.items()) if table is not None else None  # a bad --metrics fails before the figure is drawn
     if cfg.plot_pretraining is not None:
         plot_pretraining(cfg.plot_pretraining, figure)
-    if table is None:
+    if rows is None:
         return None
-    summarize(cfg.items(), table, twin)
+    write_summary(*rows, table, twin)
     return table.read_text()
 
 

@@ -64,3 +64,18 @@ def test_summarize_bad_output_paths_write_nothing(tmp_path, capsys, args, bad, p
     assert err.startswith("genomamba summarize: ") and err.count("\n") == 1, err
     assert f"{tmp_path / bad}: " in err and problem in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "m.json", "run", "twin.json"]
+
+
+def test_summarize_a_bad_metrics_key_fails_before_the_figure_is_drawn(tmp_path, capsys, monkeypatch):
+    import genomamba.metrics.summary as summary
+
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps({"a": 1}))
+    (tmp_path / "run").mkdir()
+    monkeypatch.setattr(summary, "plot_pretraining", lambda *a: pytest.fail("drew the figure before reading --metrics"))
+    args = ["summarize", "--metrics", f"x={metrics}:nope", "--out", str(tmp_path / "s.txt")]
+    args += ["--plot-pretraining", str(tmp_path / "run"), "--plot-out", str(tmp_path / "fig.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no numeric key 'nope' in x" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "run"]
