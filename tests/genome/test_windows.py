@@ -11,6 +11,7 @@ import pytest
 
 from genomamba import alphabet as tk
 from genomamba.alphabet import encode_with_softmask
+from genomamba.atomic import OUTPUT_STAMP
 from genomamba.errors import GenomambaError
 from genomamba.genome.fasta import Genome
 from genomamba.genome.windows import Segment, WindowsConfig, WindowsDir, build_windows, plan_segments, tile
@@ -151,7 +152,7 @@ def test_output_directory_contents(tmp_path, kind, params):
     out = tmp_path / "out"
     cfg = WindowsConfig(**params)
     qc = build_windows(fasta, out, cfg, genome_name="tiny")
-    assert listing(out) == sorted(WindowsDir.FILES)
+    assert listing(out) == sorted([*WindowsDir.FILES, OUTPUT_STAMP])  # + the stamp marking it as our output
     assert [p for p in listing(tmp_path) if p.startswith(".")] == []  # no temporary directory left
     wd = WindowsDir(out, verify=True)
 
