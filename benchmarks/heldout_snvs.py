@@ -52,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0, help="make-task --seed (which SNVs are drawn)")
     ap.add_argument("--bootstrap", type=int, default=1000, help="paired bootstrap replicates (0: no CIs)")
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "heldout_snvs")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "heldout_snvs.json")
+    ap.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/heldout_snvs.json; with "
+                    "--compare: none, the table is only printed)")  # fmt: skip
     ap.add_argument("--table", action="store_true", help="print the README table of --out and stop")
     ap.add_argument(
         "--compare",
@@ -145,13 +146,16 @@ def main(argv=None) -> int:
     import json
 
     args = parse_args(argv)
+    if args.out is None and not args.compare:  # a comparison never overwrites the scored result by default
+        args.out = ROOT / "benchmarks" / "results" / "heldout_snvs.json"
     if args.table:
         data = json.loads(args.out.read_text())
         print(compare_table(data) if "checkpoints" in data else table(data))
         return 0
     if args.compare:
         data = compare(read_labelled_json(args.compare))
-        write_json(args.out, data)
+        if args.out is not None:
+            write_json(args.out, data)
         print(compare_table(data))
         return 0
     run = Runner()

@@ -46,7 +46,7 @@ def test_subtracting_an_unrelated_context_effect_raises_the_auroc():
     assert f"{full['minus_model']:+.3f})" in heldout_snvs.table(one)
 
 
-def test_compare_puts_runs_on_the_same_snvs_side_by_side(tmp_path):
+def test_compare_puts_runs_on_the_same_snvs_side_by_side(tmp_path, monkeypatch, capsys):
     model, kmer = _scores()
     run = {"checkpoint": "a", "per_class": 300, "seed": 0,
            "genomes": {"dsim_chr4": {"contrasts": heldout_snvs.aurocs(model, kmer, [1.0], n_boot=0)}}}  # fmt: skip
@@ -60,6 +60,10 @@ def test_compare_puts_runs_on_the_same_snvs_side_by_side(tmp_path):
     row = data["auroc"]["dsim_chr4/stop_gained_vs_synonymous"]
     assert data["checkpoints"] == {"base": "a", "deep": "b"} and row["base"] == row["deep"] > 0.5
     assert "| dsim_chr4 (fly) stop_gained |" in heldout_snvs.compare_table(data)
+    out.unlink()
+    monkeypatch.setattr(heldout_snvs, "write_json", lambda *a: pytest.fail("--compare without --out wrote a file"))
+    assert heldout_snvs.main(["--compare", f"base={a}", f"deep={b}"]) == 0  # printed only
+    assert "| dsim_chr4 (fly) stop_gained |" in capsys.readouterr().out and not out.exists()
     b.write_text(json.dumps({**other, "seed": 1}))
     with pytest.raises(SystemExit, match="different SNVs"):
         heldout_snvs.main(["--compare", f"base={a}", f"deep={b}", "--out", str(out)])
