@@ -116,6 +116,10 @@ def table(data: dict) -> str:
 def compare(runs: dict[str, dict]) -> dict:
     """Several checkpoints' runs on the same SNVs (same genomes, per-class count and seed): model-LLR AUROC per
     genome and contrast, side by side."""
+    wrong = [label for label, d in runs.items() if not {"per_class", "seed", "genomes", "checkpoint"} <= d.keys()]
+    if wrong:
+        raise SystemExit(f"--compare {', '.join(wrong)}: not the JSON of one heldout_snvs.py run "
+                         "(a --compare table, or another benchmark's)")  # fmt: skip
     keys = {(d["per_class"], d["seed"], tuple(d["genomes"])) for d in runs.values()}
     if len(keys) != 1:
         raise SystemExit(f"--compare: the runs scored different SNVs (per_class, seed, genomes): {sorted(keys)}")
