@@ -71,6 +71,7 @@ SCORE_FIELDS = {
     "delta": (("GM_DELTA",), "delta"),
     "embedding_distance": (("GM_EMBDIST", "GM_EMBDIST_FWD", "GM_EMBDIST_REV"), "embedding_distance"),
 }
+COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst", ".zip")  # suffixes of compressed files (tuple: str.endswith)
 _SCORE_INFO = {name for fields, _ in SCORE_FIELDS.values() for name in fields}
 
 
@@ -87,6 +88,13 @@ def output_format(path: str | os.PathLike, override: str | None = None) -> str:
     inference). A name whose extension names no format (``scores.out``) is written in ``override`` as asked.
     """
     named = named_format(path)
+    compressed = str(path).lower().endswith(COMPRESSED)
+    if compressed and named is None:  # `scores.tsv.gz --format tsv` had written plain text under a .gz name
+        raise GenomambaError(
+            "is named like a compressed file, but only VCF output is compressed (.vcf.gz, BGZF); "
+            "drop the compression suffix or write .vcf.gz",
+            path,
+        )
     if override and named and override != named:
         raise GenomambaError(
             f"is named like a {named} file, but --format asks for {override}: rename it or drop --format", path

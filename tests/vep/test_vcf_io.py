@@ -204,6 +204,17 @@ def test_cli_format_that_contradicts_the_extension_is_refused(tmp_path, sink_vcf
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name, fmt", [("o6.tsv.gz", "tsv"), ("o6.parquet.gz", None), ("o6.vcf.zst", "vcf")])
+def test_cli_compressed_name_of_an_uncompressed_format_is_refused(tmp_path, sink_vcf, fasta, capsys, name, fmt):
+    from genomamba.cli import main
+
+    out = tmp_path / name  # only .vcf.gz is compressed: plain text under a .gz name would fail every reader
+    assert main(_score_cli(sink_vcf, fasta, out, *(["--format", fmt] if fmt else []))) == 2
+    err = _one_line_error(capsys)
+    assert f"{out}: is named like a compressed file, but only VCF output is compressed" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_format_of_a_name_that_names_none_and_the_summary(tmp_path, sink_vcf, fasta):
     import json
 
