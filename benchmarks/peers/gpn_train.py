@@ -346,8 +346,9 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     job, labels = make_job(args, args.work)
     result = run_worker(python, job, args.work / "job.json", args.threads)
+    sampling = {g["name"]: p for g, p in zip(job["genomes"], job["probs"])}  # the model card compares it with its own
     record.update(status="ok", minutes=args.minutes, machine=machine(args.threads), recipe=str(args.config),
-                  **{k: v for k, v in result.items() if k != "llr"})  # fmt: skip
+                  sampling=sampling, **{k: v for k, v in result.items() if k != "llr"})  # fmt: skip
     for genome, llr in result["llr"].items():
         lab = labels[genome]
         record[genome] = {"contrasts": contrast_aurocs(lab["chrom"], lab["csq"], np.array(llr), args.bootstrap)}

