@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recipe import ROOT, machine, write_json  # noqa: E402
+from recipe import ROOT, labelled_items, machine, write_json  # noqa: E402
 
 CONFIG = ROOT / "configs/finetune/demo_emp.yaml"
 
@@ -38,13 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/finetune_seeds.json")
     ap.add_argument("--note", default="", help="conditions of the run (load, other jobs), kept in the JSON")
     args = ap.parse_args(argv)
-    pairs = [c.partition("=") for c in args.checkpoints]
-    bad = [c for c, (label, sep, path) in zip(args.checkpoints, pairs) if not (label and sep and path)]
-    if bad:
-        ap.error(f"checkpoints are LABEL=CHECKPOINT items, not: {', '.join(bad)}")
-    args.checkpoints = {label: path for label, _, path in pairs}
-    if len(args.checkpoints) != len(pairs):
-        ap.error("labels must differ")
+    args.checkpoints = labelled_items(args.checkpoints, "checkpoints", "CHECKPOINT")
     missing = [p for p in args.checkpoints.values() if p != "default" and not Path(p).is_dir()]
     if missing:
         ap.error(f"no such checkpoint folder: {', '.join(missing)}")
@@ -61,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def test_auroc(metrics: dict, model: str, split: str = "test") -> float:
+def auroc_of(metrics: dict, model: str, split: str = "test") -> float:
     return next(r["metrics"]["auroc"] for r in metrics["results"] if r["model"] == model and r["split"] == split)
 
 
@@ -78,8 +72,8 @@ def finetune(args, label: str, ckpt: str, seed: int) -> dict:
                "--out", str(out), f"train.seed={seed}", f"train.threads={args.threads}"]  # fmt: skip
         run_cli(cmd, args.threads)
     m = json.loads((out / "metrics.json").read_text())
-    return {"seed": seed, "val_auroc": test_auroc(m, "finetuned", "val"), "test_auroc": test_auroc(m, "finetuned"),
-            "kmer_test_auroc": test_auroc(m, "kmer-baseline"), "best_epoch": m["best_epoch"],
+    return {"seed": seed, "val_auroc": auroc_of(m, "finetuned", "val"), "test_auroc": auroc_of(m, "finetuned"),
+            "kmer_test_auroc": auroc_of(m, "kmer-baseline"), "best_epoch": m["best_epoch"],
             "train_seconds": m["train_seconds"], "n_test": m["data_summary"]["test"]["n"]}  # fmt: skip
 
 

@@ -353,18 +353,29 @@ def evaluate_snvs(
     return results
 
 
-def read_labelled_json(items: list[str], flag: str = "--compare") -> dict[str, dict]:
-    """``LABEL=JSON`` command-line items -> {label: parsed JSON}. A malformed item, missing files (all named) or a
-    file that is not JSON stop with one line."""
+def labelled_items(items: list[str], flag: str, value: str) -> dict[str, str]:
+    """``LABEL=VALUE`` command-line items -> {label: value}. A malformed item or a label given twice stops with one
+    line naming them."""
     pairs = [item.partition("=") for item in items]
     bad = [item for item, (label, sep, path) in zip(items, pairs) if not (label and sep and path)]
     if bad:
-        raise SystemExit(f"{flag} takes LABEL=JSON items, not: {', '.join(bad)}")
-    missing = [f"{label}={path}" for label, _, path in pairs if not Path(path).is_file()]
+        raise SystemExit(f"{flag} takes LABEL={value} items, not: {', '.join(bad)}")
+    labels = [label for label, _, _ in pairs]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise SystemExit(f"{flag}: each label once, given twice: {', '.join(twice)}")
+    return {label: path for label, _, path in pairs}
+
+
+def read_labelled_json(items: list[str], flag: str = "--compare") -> dict[str, dict]:
+    """``LABEL=JSON`` command-line items -> {label: parsed JSON}. A malformed item, a repeated label, missing files
+    (all named) or a file that is not JSON stop with one line."""
+    pairs = labelled_items(items, flag, "JSON")
+    missing = [f"{label}={path}" for label, path in pairs.items() if not Path(path).is_file()]
     if missing:
         raise SystemExit(f"{flag}: no such result JSON: {', '.join(missing)}")
     out = {}
-    for label, _, path in pairs:
+    for label, path in pairs.items():
         try:
             out[label] = json.loads(Path(path).read_text())
         except json.JSONDecodeError as e:

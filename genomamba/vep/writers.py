@@ -26,6 +26,7 @@ FORMATS = {
     ".tsv": "tsv",
     ".parquet": "parquet",
 }
+COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst", ".zip")  # suffixes of compressed files (tuple: str.endswith)
 INFO_DEFINITIONS = (
     (
         "GM_LLR",
@@ -71,7 +72,6 @@ SCORE_FIELDS = {
     "delta": (("GM_DELTA",), "delta"),
     "embedding_distance": (("GM_EMBDIST", "GM_EMBDIST_FWD", "GM_EMBDIST_REV"), "embedding_distance"),
 }
-COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst", ".zip")  # suffixes of compressed files (tuple: str.endswith)
 _SCORE_INFO = {name for fields, _ in SCORE_FIELDS.values() for name in fields}
 
 

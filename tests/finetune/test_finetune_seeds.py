@@ -39,8 +39,8 @@ def test_finished_runs_are_read_back_and_summarised(tmp_path, capsys, monkeypatc
 @pytest.mark.parametrize(
     "argv, problem",
     [
-        (["new"], "LABEL=CHECKPOINT"),
-        (["a=default", "a=default"], "labels must differ"),
+        (["new"], "checkpoints takes LABEL=CHECKPOINT items, not: new"),
+        (["a=default", "a=default"], "each label once, given twice: a"),
         (["a=/no/such/ckpt"], "no such checkpoint folder"),
         (["a=default", "--seeds", "1", "1"], "--seeds"),
         (["a=default", "--seeds", "-1"], "--seeds"),
@@ -49,6 +49,6 @@ def test_finished_runs_are_read_back_and_summarised(tmp_path, capsys, monkeypatc
     ],
 )
 def test_bad_arguments_are_refused_in_one_line(argv, problem, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as e:
         finetune_seeds.parse_args(argv)
-    assert problem in capsys.readouterr().err
+    assert problem in f"{e.value.code}{capsys.readouterr().err}"

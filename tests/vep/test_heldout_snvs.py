@@ -70,6 +70,8 @@ def test_compare_puts_runs_on_the_same_snvs_side_by_side(tmp_path, monkeypatch, 
     b.write_text(json.dumps(data))  # a --compare table is not one run's JSON: one line, not a KeyError
     with pytest.raises(SystemExit, match="deep: not the JSON of one heldout_snvs.py run"):
         heldout_snvs.main(["--compare", f"base={a}", f"deep={b}"])
+    with pytest.raises(SystemExit, match="--compare: each label once, given twice: base"):
+        heldout_snvs.main(["--compare", f"base={a}", f"base={b}"])  # the second had silently replaced the first
 
 
 def test_tables_of_different_snvs_are_refused():
